@@ -1,0 +1,3 @@
+"""Imports every module that registers operators (see :mod:`tasks.registry`)."""
+
+from tasks import warranty  # noqa: F401
