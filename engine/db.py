@@ -1,0 +1,98 @@
+"""Database engines and session factories (SQLite by default, PostgreSQL in production).
+
+SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write transactions, so two
+writers queue instead of failing on a lock upgrade; reads use plain deferred transactions.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///instance/paigong.sqlite3"
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(eng, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions are off).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(eng, "begin")
+    def _on_begin(conn):  # pragma: no cover - trivial
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return eng
+
+
+@dataclass
+class Database:
+    """A database URL with one engine for writes and one for reads.
+
+    On PostgreSQL both are the same engine; on SQLite the write engine starts every
+    transaction with ``BEGIN IMMEDIATE``.
+    """
+
+    url: str
+    write_engine: Engine
+    read_engine: Engine
+
+    @classmethod
+    def connect(cls, url: str | None = None) -> "Database":
+        url = url or DEFAULT_URL
+        if url.startswith("sqlite"):
+            _ensure_sqlite_dir(url)
+            return cls(url, _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False))
+        eng = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return cls(url, eng, eng)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.write_engine.dialect.name == "sqlite"
+
+    def __post_init__(self) -> None:
+        self._writer = sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False, autoflush=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: commits on success, rolls back on any exception."""
+        with self._writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read-only transaction (rolled back at the end)."""
+        with self._reader() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    import os
+
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)

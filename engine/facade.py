@@ -1,0 +1,843 @@
+"""The engine facade: every verb the web app, the API and the worker use.
+
+Each write verb is one transaction: lock the instance, load the workflow (from the
+in-process cache when its version matches the row, else from the stored state), act, run
+engine steps, store the new state with ``version + 1`` and update the projections. A
+failure in an engine task rolls everything back; the step is then replayed up to just
+before the failing task and stored with an incident, so the user's own action is kept and
+an admin can ``retry`` after fixing the data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.exc import OperationalError
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock as clockmod
+from engine import forms, identity, runtime
+from engine.clock import Clock
+from engine.db import Database
+from engine.deploy import Validator, read_directory
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.models import (
+    Definition, Event, HumanTask, Incident, Instance, Job, MessageSubscription, Outbox,
+)
+from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, StepResult
+from engine.runtime import EngineFailure, Runner, StopBefore
+from engine.spiff import ScriptEngine, StateSerializer
+from engine import views
+from engine.queries import Queries
+
+ACTIVE = ("running", "waiting")
+
+
+@dataclass
+class StepContext:
+    session: Session
+    row: Instance
+    meta: dict[str, Any]
+    actor: Actor
+    now: datetime
+    completed: set[str] = field(default_factory=set)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def log(self, kind: str, *, element_id=None, task_id=None, data=None) -> None:
+        self.events.append(dict(kind=kind, element_id=element_id, task_id=task_id, data=data))
+
+
+@dataclass
+class _Loaded:
+    spec: Any
+    subprocess_specs: dict
+    meta: dict[str, Any]
+    forms: dict[str, dict]
+    version: int
+    process_id: str
+
+
+class Engine(Queries):
+    """Durable SpiffWorkflow execution over SQLAlchemy.
+
+    :param db: the database
+    :param clock: time source (a :class:`engine.clock.FakeClock` in tests)
+    :param ref: read-only reference data handed to service operators
+    :param cache_size: how many live workflows to keep in memory
+    """
+
+    def __init__(self, db: Database, *, clock: Clock | None = None, ref: Any = None,
+                 cache_size: int = 1000, script_time_limit: float = 1.0) -> None:
+        self.db = db
+        self.clock = clock or Clock()
+        self.serializer = StateSerializer()
+        self.script_engine = ScriptEngine(self.clock.now, ref, script_time_limit)
+        self._definitions: dict[int, _Loaded] = {}
+        self._cache: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._cache_size = cache_size
+        self._fresh: dict[int, BpmnWorkflow] = {}  # started in this transaction, not yet stored
+        self._lock = threading.Lock()
+        clockmod.install_timer_clock()
+
+    # -- deployment ------------------------------------------------------------------------
+
+    def deploy_directory(self, path: str, actor: Actor = SYSTEM) -> DeployResult:
+        """Validate and deploy every file below ``path`` (see :meth:`deploy`)."""
+        return self.deploy(read_directory(path), actor)
+
+    def deploy(self, files: dict[str, bytes], actor: Actor = SYSTEM) -> DeployResult:
+        """Validate ``files`` and store a new version of each changed executable process.
+
+        :raises DeployError: listing every problem; nothing is stored then
+        """
+        with self.db.read() as s:
+            groups = identity.group_names(s)
+        bundles = Validator(groups).bundles(files)
+        deployed, unchanged = [], []
+        with self.db.write() as s:
+            for b in bundles:
+                latest = s.scalars(
+                    select(Definition).where(Definition.process_id == b.process_id)
+                    .order_by(Definition.version.desc()).limit(1)
+                ).first()
+                if latest is not None and latest.sha256 == b.sha256:
+                    unchanged.append(views.definition(latest))
+                    continue
+                d = Definition(
+                    process_id=b.process_id, name=b.name, version=(latest.version + 1) if latest else 1,
+                    sha256=b.sha256, sources=b.sources, spec=b.spec, meta=b.meta,
+                    deployed_by=actor.username, deployed_at=self.clock.now(),
+                )
+                s.add(d)
+                s.flush()
+                s.add(Event(instance_id=None, at=self.clock.now(), actor=actor.username, kind="deployed",
+                            data={"process_id": b.process_id, "version": d.version, "sha256": b.sha256}))
+                deployed.append(views.definition(d))
+        return DeployResult(tuple(deployed), tuple(unchanged))
+
+    def definitions(self) -> list[DefinitionView]:
+        with self.db.read() as s:
+            return [views.definition(d) for d in s.scalars(
+                select(Definition).order_by(Definition.process_id, Definition.version))]
+
+    def _definition(self, session: Session, definition_id: int) -> _Loaded:
+        loaded = self._definitions.get(definition_id)
+        if loaded is None:
+            d = session.get(Definition, definition_id)
+            if d is None:
+                raise NotFound(f"流程定义 {definition_id} 不存在")
+            spec, subs = self.serializer.load_spec(d.spec)
+            form_texts = {
+                name[len("forms/"):]: json.loads(text) for name, text in d.sources.items() if name.startswith("forms/")
+            }
+            loaded = _Loaded(spec, subs, d.meta, form_texts, d.version, d.process_id)
+            self._definitions[definition_id] = loaded
+        return loaded
+
+    def _latest_definition(self, session: Session, process_id: str) -> Definition:
+        d = session.scalars(
+            select(Definition).where(Definition.process_id == process_id)
+            .order_by(Definition.version.desc()).limit(1)
+        ).first()
+        if d is None:
+            raise NotFound(f"流程 {process_id} 尚未部署")
+        return d
+
+    # -- instance cache --------------------------------------------------------------------
+
+    def _take(self, row: Instance, loaded: _Loaded) -> BpmnWorkflow:
+        with self._lock:
+            cached = self._cache.pop(row.id, None)
+        if cached is not None and cached[0] == row.version:
+            workflow = cached[1]
+        else:
+            workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def _put(self, instance_id: int, version: int, workflow: BpmnWorkflow) -> None:
+        with self._lock:
+            self._cache[instance_id] = (version, workflow)
+            self._cache.move_to_end(instance_id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _drop(self, instance_id: int) -> None:
+        with self._lock:
+            self._cache.pop(instance_id, None)
+
+    # -- the step machinery ----------------------------------------------------------------
+
+    @contextmanager
+    def _timers_on(self, now: datetime):
+        token = clockmod.activate(_Fixed(now))
+        try:
+            yield
+        finally:
+            clockmod.deactivate(token)
+
+    def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> Instance | None:
+        q = select(Instance).where(Instance.id == instance_id)
+        if not self.db.is_sqlite:
+            q = q.with_for_update(skip_locked=skip_locked)
+        row = s.scalars(q).first()
+        if row is None and not skip_locked:
+            raise NotFound(f"流程实例 {instance_id} 不存在")
+        return row
+
+    def _step(self, instance_id: int | None, actor: Actor, action: Callable, *,
+              allowed: tuple[str, ...] = ACTIVE, find: Callable | None = None,
+              now: datetime | None = None) -> StepResult:
+        """Run ``action(workflow, ctx)`` plus engine steps as one transaction (see module doc)."""
+        now = now or self.clock.now()
+        try:
+            return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=None)
+        except EngineFailure as failure:
+            if instance_id is not None:
+                self._drop(instance_id)
+            return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=failure)
+        except StaleDataError:
+            if instance_id is not None:
+                self._drop(instance_id)
+            raise Conflict("工单已被他人同时修改，请刷新后重试") from None
+        except OperationalError as exc:
+            if instance_id is not None:
+                self._drop(instance_id)
+            if _is_lock_error(exc):
+                raise Conflict("工单正被他人处理，请稍后重试") from None
+            raise
+
+    def _attempt(self, instance_id, actor, action, allowed, find, now, stop_at: EngineFailure | None):
+        with self._timers_on(now), self.db.write() as s:
+            if find is not None:
+                instance_id = find(s)
+            row = self._lock_instance(s, instance_id)
+            if row.status not in allowed:
+                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(row.status, row.status)}，不能执行此操作")
+            loaded = self._definition(s, row.definition_id)
+            fresh = self._fresh.pop(row.id, None) if stop_at is None else None
+            if fresh is not None:
+                workflow = fresh
+            elif stop_at is None:
+                workflow = self._take(row, loaded)
+            else:
+                workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+            workflow.script_engine = self.script_engine
+            ctx = StepContext(s, row, loaded.meta, actor, now)
+            action(workflow, ctx, loaded)
+            result = self._run_and_save(s, row, workflow, ctx, stop_at)
+        # only committed states enter the cache: (id, version) then names exactly one state
+        self._put(result.instance_id, result.version, workflow)
+        return result
+
+    def _run_and_save(self, s: Session, row: Instance, workflow, ctx: StepContext,
+                      stop_at: EngineFailure | None) -> StepResult:
+        runner = Runner(stop_at=(stop_at.spec_name, stop_at.occurrence) if stop_at else None)
+        stopped = False
+        try:
+            runner.run(workflow)
+        except StopBefore:
+            stopped = True
+        incident = None
+        if stopped:
+            incident = self._record_incident(s, row, stop_at, ctx)
+            status = "error"
+        else:
+            status = runtime.status_of(workflow)
+            if row.status == "error":
+                self._resolve_incidents(s, row, ctx)
+        self._project(s, row, workflow, ctx, runner, status)
+        s.flush()
+        return StepResult(row.id, row.status, row.version, views.incident(incident) if incident else None)
+
+    def _project(self, s: Session, row: Instance, workflow, ctx: StepContext, runner: Runner, status: str) -> None:
+        row.state = self.serializer.dump_state(workflow)
+        row.status = status
+        row.updated_at = ctx.now
+        if status == "completed" and row.ended_at is None:
+            row.ended_at = ctx.now
+            ctx.log("completed")
+        row.summary = runtime.summary_of(runtime.current_data(workflow))
+        if row.business_key is None and row.summary.get("work_order_no"):
+            row.business_key = str(row.summary["work_order_no"])
+        self._sync_tasks(s, row, workflow, ctx)
+        self._sync_waits(s, row, workflow)
+        for event in workflow.get_events():
+            self._emit(s, row, event, ctx)
+        for element_id, task_id in runner.ran:
+            ctx.log("element", element_id=element_id, task_id=task_id)
+        if ctx.events:
+            s.execute(Event.__table__.insert(), [
+                dict(instance_id=row.id, at=ctx.now, actor=ctx.actor.username, **e) for e in ctx.events
+            ])
+
+    def _sync_tasks(self, s: Session, row: Instance, workflow, ctx: StepContext) -> None:
+        ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
+        open_rows = {
+            ht.id: ht for ht in s.scalars(
+                select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.status == "open"))
+        }
+        for task_id, ht in open_rows.items():
+            if task_id not in ready and task_id not in ctx.completed:
+                ht.status = "cancelled"
+                ht.completed_at = ctx.now
+                ctx.log("task_cancelled", element_id=ht.element_id, task_id=task_id)
+        lanes = ctx.meta.get("lanes", {})
+        for task_id, task in ready.items():
+            if task_id in open_rows:
+                continue
+            bpmn_id = task.task_spec.bpmn_id
+            data = task.data
+            props = ctx.meta.get("task_props", {}).get(bpmn_id, {})
+            assignee = self._evaluate_prop(task, props.get("assignee"))
+            due = self._evaluate_prop(task, props.get("dueDate"))
+            due_at = _parse_time(due) if due else runtime.deadline_for(task)
+            s.add(HumanTask(
+                id=task_id, instance_id=row.id, process_id=row.process_id, element_id=bpmn_id,
+                name=task.task_spec.bpmn_name or bpmn_id, group_id=runtime.group_of(task, lanes) or "admin",
+                assignee=str(assignee) if assignee else None, status="open",
+                form=ctx.meta.get("forms", {}).get(bpmn_id), due_at=due_at, created_at=ctx.now,
+                **{k: _short(data.get(k)) for k in runtime.WORK_ORDER_FIELDS},
+            ))
+            ctx.log("task_created", element_id=bpmn_id, task_id=task_id,
+                    data={"assignee": str(assignee)} if assignee else None)
+
+    def _evaluate_prop(self, task, expression: str | None):
+        if not expression:
+            return None
+        try:
+            return self.script_engine.evaluate(task, expression)
+        except Exception:
+            return None  # an unset variable leaves the task unassigned / without due time
+
+    def _sync_waits(self, s: Session, row: Instance, workflow) -> None:
+        timers: dict[str, tuple[str, datetime]] = {}
+        messages: dict[str, tuple[str, str]] = {}
+        for task in runtime.waiting_catches(workflow):
+            due = runtime.timer_due(task)
+            if due is not None:
+                timers[str(task.id)] = (task.task_spec.bpmn_id, due)
+            name = runtime.message_name(task)
+            if name:
+                messages[str(task.id)] = (task.task_spec.bpmn_id, name)
+        existing = {j.task_id: j for j in s.scalars(
+            select(Job).where(Job.instance_id == row.id, Job.kind == "timer", Job.status == "pending"))}
+        for task_id, job in existing.items():
+            if task_id not in timers:
+                s.delete(job)
+            elif job.due_at != timers[task_id][1]:
+                job.due_at = timers[task_id][1]
+        for task_id, (element_id, due) in timers.items():
+            if task_id not in existing:
+                s.add(Job(instance_id=row.id, kind="timer", task_id=task_id, element_id=element_id, due_at=due))
+        subs = {(m.element_id, m.message_name): m for m in s.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
+        wanted = {(element_id, name) for element_id, name in messages.values()}
+        for key, sub in subs.items():
+            if key not in wanted:
+                s.delete(sub)
+        for element_id, name in wanted - set(subs):
+            s.add(MessageSubscription(instance_id=row.id, message_name=name, business_key=row.business_key,
+                                      element_id=element_id))
+
+    def _emit(self, s: Session, row: Instance, event, ctx: StepContext) -> None:
+        definition = event.event_definition
+        kind = type(definition).__name__
+        payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
+        payload = json.loads(json.dumps(payload, default=str))
+        if "Message" in kind:
+            s.add(Outbox(instance_id=row.id, topic=definition.name, payload=payload,
+                         next_attempt_at=ctx.now, created_at=ctx.now))
+            ctx.log("message_sent", data={"name": definition.name})
+        else:
+            ctx.log("event_unhandled", data={"type": kind, "name": getattr(definition, "name", None)})
+
+    def _record_incident(self, s: Session, row: Instance, failure: EngineFailure, ctx: StepContext) -> Incident:
+        open_incident = s.scalars(select(Incident).where(
+            Incident.instance_id == row.id, Incident.resolved_at.is_(None),
+            Incident.element_id == failure.element_id)).first()
+        if open_incident is not None:
+            open_incident.attempts += 1
+            open_incident.message = failure.message
+            open_incident.traceback = failure.trace
+            incident = open_incident
+        else:
+            incident = Incident(instance_id=row.id, element_id=failure.element_id, element_name=failure.element_name,
+                                message=failure.message, traceback=failure.trace, attempts=1, created_at=ctx.now)
+            s.add(incident)
+        if incident.attempts <= failure.retries:
+            delay = timedelta(seconds=30 * (failure.backoff ** (incident.attempts - 1)))
+            s.add(Job(instance_id=row.id, kind="retry", element_id=failure.element_id, due_at=ctx.now + delay))
+        ctx.log("incident", element_id=failure.element_id, data={"message": failure.message[:2000]})
+        s.flush()
+        return incident
+
+    def _resolve_incidents(self, s: Session, row: Instance, ctx: StepContext) -> None:
+        s.execute(update(Incident).where(Incident.instance_id == row.id, Incident.resolved_at.is_(None))
+                  .values(resolved_at=ctx.now, resolved_by=ctx.actor.username))
+        s.execute(delete(Job).where(Job.instance_id == row.id, Job.kind == "retry"))
+        ctx.log("incident_resolved")
+
+    # -- write verbs -----------------------------------------------------------------------
+
+    def start(self, process_id: str, data: dict[str, Any] | None = None, *, actor: Actor = SYSTEM,
+              business_key: str | None = None) -> StepResult:
+        """Start the latest version of ``process_id`` with ``data`` as its initial task data.
+
+        :raises NotFound: the process is not deployed
+        :raises InvalidInput: ``data`` is not a JSON object or uses a reserved name
+        """
+        data = _check_data(data or {})
+        now = self.clock.now()
+        created: dict[str, Any] = {}
+
+        def find(s: Session) -> int:
+            if "id" in created:
+                return created["id"]
+            d = self._latest_definition(s, process_id)
+            loaded = self._definition(s, d.id)
+            workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
+            workflow.task_tree.data.update(json.loads(json.dumps(data)))
+            key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
+            row = Instance(definition_id=d.id, process_id=d.process_id, business_key=key, status="running",
+                           version=1, state=self.serializer.dump_state(workflow), summary={},
+                           started_by=actor.username, created_at=now, updated_at=now)
+            s.add(row)
+            s.flush()
+            s.add(Event(instance_id=row.id, at=now, actor=actor.username, kind="started",
+                        data={"process_id": process_id, "version": d.version}))
+            s.flush()
+            self._fresh[row.id] = workflow
+            created["id"] = row.id
+            return row.id
+
+        def nothing(workflow, ctx, loaded) -> None:
+            return None
+
+        try:
+            return self._attempt(None, actor, nothing, ACTIVE, find, now, stop_at=None)
+        except EngineFailure as failure:
+            self._fresh.pop(created.pop("id", None), None)  # rolled back: create the row again
+            return self._attempt(None, actor, nothing, ACTIVE, find, now, stop_at=failure)
+        finally:
+            self._fresh.pop(created.get("id"), None)
+
+    def complete(self, task_id: str, data: dict[str, Any] | None, *, actor: Actor) -> StepResult:
+        """Complete an open user task with form ``data``.
+
+        :raises NotFound: no such task
+        :raises NotAllowed: the actor may not complete it
+        :raises Conflict: it was completed, cancelled or changed meanwhile
+        :raises InvalidInput: the data fails the task's form, with per-field errors
+        """
+        data = _check_data(data or {})
+
+        def find(s: Session) -> int:
+            ht = s.get(HumanTask, task_id)
+            if ht is None:
+                raise NotFound("任务不存在")
+            return ht.instance_id
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            ht = ctx.session.get(HumanTask, task_id, populate_existing=True)
+            _check_open(ht)
+            _check_may_work(ht, ctx.actor)
+            schema = loaded.forms.get(ht.form) if ht.form else None
+            if schema is not None:
+                forms.validate(schema, data)
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is None or task.state != TaskState.READY:
+                raise Conflict("任务已不在待办状态")
+            task.data.update(json.loads(json.dumps(data)))
+            task.run()
+            claimed = ht.assignee is None
+            ht.status, ht.completed_at, ht.completed_by = "completed", ctx.now, ctx.actor.username
+            if claimed:
+                ht.assignee = ctx.actor.username
+            ht.draft = None
+            ctx.completed.add(task_id)
+            ctx.log("task_completed", element_id=ht.element_id, task_id=task_id, data=data)
+
+        return self._step(None, actor, act, find=find, allowed=ACTIVE + ("error",))
+
+    def claim(self, task_id: str, *, actor: Actor) -> None:
+        """Take an unassigned task of one of the actor's groups.
+
+        :raises Conflict: someone else holds it or it is done
+        """
+        with self.db.write() as s:
+            ht = _get_task(s, task_id)
+            _check_open(ht)
+            if ht.group_id not in actor.groups:
+                raise NotAllowed("只有该任务所属组的成员可以签收")
+            if ht.assignee == actor.username:
+                return
+            done = s.execute(update(HumanTask).where(
+                HumanTask.id == task_id, HumanTask.status == "open", HumanTask.assignee.is_(None))
+                .values(assignee=actor.username, claimed_at=self.clock.now()))
+            if done.rowcount != 1:
+                raise Conflict("任务已被他人签收")
+            s.add(Event(instance_id=ht.instance_id, at=self.clock.now(), actor=actor.username, kind="task_claimed",
+                        element_id=ht.element_id, task_id=task_id))
+
+    def unclaim(self, task_id: str, *, actor: Actor) -> None:
+        """Give a task back to its group's queue."""
+        with self.db.write() as s:
+            ht = _get_task(s, task_id)
+            _check_open(ht)
+            if ht.assignee != actor.username and not _may_dispatch(actor):
+                raise NotAllowed("只能退回自己签收的任务")
+            ht.assignee = None
+            ht.claimed_at = None
+            s.add(Event(instance_id=ht.instance_id, at=self.clock.now(), actor=actor.username,
+                        kind="task_unclaimed", element_id=ht.element_id, task_id=task_id))
+
+    def reassign(self, task_id: str, to_user: str, *, actor: Actor, reason: str) -> None:
+        """Hand a task to a named member of its group, with a reason for the audit log.
+
+        :raises NotAllowed: the actor is not a dispatcher, an admin or the current assignee
+        :raises InvalidInput: no reason, or the target is not an active member of the group
+        """
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidInput("请填写改派原因", {"reason": "必填"})
+        with self.db.write() as s:
+            ht = _get_task(s, task_id)
+            _check_open(ht)
+            if not (_may_dispatch(actor) or ht.assignee == actor.username):
+                raise NotAllowed("只有调度、管理员或当前处理人可以改派")
+            target = identity.actor_for(s, to_user)
+            if target is None:
+                raise InvalidInput("用户不存在或已停用", {"to_user": "用户不存在或已停用"})
+            if ht.group_id not in target.groups:
+                raise InvalidInput("该用户不属于任务所在的组", {"to_user": "该用户不属于任务所在的组"})
+            previous = ht.assignee
+            ht.assignee = to_user
+            ht.claimed_at = self.clock.now()
+            s.add(Event(instance_id=ht.instance_id, at=self.clock.now(), actor=actor.username, kind="task_reassigned",
+                        element_id=ht.element_id, task_id=task_id,
+                        data={"from": previous, "to": to_user, "reason": reason}))
+
+    def save_draft(self, task_id: str, data: dict[str, Any], *, actor: Actor) -> None:
+        """Keep unfinished form data on the task without completing it."""
+        data = _check_data(data)
+        with self.db.write() as s:
+            ht = _get_task(s, task_id)
+            _check_open(ht)
+            _check_may_work(ht, actor)
+            ht.draft = data
+
+    def send_message(self, name: str, business_key: str, payload: dict[str, Any] | None = None, *,
+                     actor: Actor = SYSTEM) -> StepResult:
+        """Deliver a BPMN message to the instance waiting for it under ``business_key``.
+
+        :raises NotFound: no instance waits for that message with that work-order number
+        """
+        payload = _check_data(payload or {})
+
+        def find(s: Session) -> int:
+            sub = s.scalars(select(MessageSubscription).where(
+                MessageSubscription.message_name == name, MessageSubscription.business_key == business_key)
+                .order_by(MessageSubscription.id).limit(1)).first()
+            if sub is None:
+                raise NotFound(f"没有工单 {business_key} 在等待消息 {name}")
+            return sub.instance_id
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            waiting = [t for t in runtime.waiting_catches(workflow) if runtime.message_name(t) == name]
+            if not waiting:
+                raise Conflict(f"工单 {business_key} 已不再等待消息 {name}")
+            definition = waiting[0].task_spec.event_definition
+            correlations = definition.calculate_correlations(
+                self.script_engine, definition.correlation_properties, payload) if definition.correlation_properties else {}
+            workflow.catch(BpmnEvent(definition, payload, correlations))
+            ctx.log("message_received", element_id=waiting[0].task_spec.bpmn_id, data={"name": name, **payload})
+
+        return self._step(None, actor, act, find=find)
+
+    def fire_timers(self, instance_id: int, now: datetime | None = None, *, actor: Actor = SYSTEM) -> StepResult:
+        """Fire every timer of one instance that is due at ``now``."""
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            workflow.refresh_timers()
+            ctx.log("timers_checked")
+
+        return self._step(instance_id, actor, act, now=now)
+
+    def retry(self, instance_id: int, *, actor: Actor) -> StepResult:
+        """Run the failed step of an instance in error again."""
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            ctx.log("retried")
+
+        return self._step(instance_id, actor, act, allowed=("error",))
+
+    def update_variables(self, instance_id: int, values: dict[str, Any], *, actor: Actor, reason: str) -> StepResult:
+        """Change task data of the waiting and ready tasks (an admin repair), logged with a reason."""
+        values = _check_data(values)
+        if not (reason or "").strip():
+            raise InvalidInput("请填写修改原因", {"reason": "必填"})
+        _require_admin(actor)
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            live = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
+            for task in live:
+                task.data.update(json.loads(json.dumps(values)))
+            ctx.log("variables_changed", data={"values": values, "reason": reason})
+
+        return self._step(instance_id, actor, act, allowed=ACTIVE + ("error", "suspended"))
+
+    def suspend(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
+        self._set_status(instance_id, actor, ACTIVE + ("error",), "suspended", "suspended", reason)
+
+    def resume(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
+        _require_admin(actor)
+        with self.db.write() as s:
+            row = self._lock_instance(s, instance_id)
+            if row.status != "suspended":
+                raise Conflict("流程实例未挂起")
+            loaded = self._definition(s, row.definition_id)
+            workflow = self._take(row, loaded)
+            has_incident = s.scalars(select(Incident.id).where(
+                Incident.instance_id == row.id, Incident.resolved_at.is_(None))).first()
+            row.status = "error" if has_incident else runtime.status_of(workflow)
+            row.updated_at = self.clock.now()
+            s.add(Event(instance_id=row.id, at=self.clock.now(), actor=actor.username, kind="resumed",
+                        data={"reason": reason} if reason else None))
+            s.flush()
+            version = row.version
+        self._put(instance_id, version, workflow)
+
+    def terminate(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
+        """End an instance for good: open tasks cancelled, timers and subscriptions removed."""
+        _require_admin(actor)
+        with self.db.write() as s:
+            row = self._lock_instance(s, instance_id)
+            if row.status in ("completed", "terminated"):
+                raise Conflict("流程实例已结束")
+            now = self.clock.now()
+            row.status, row.ended_at, row.updated_at = "terminated", now, now
+            s.execute(update(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.status == "open")
+                      .values(status="cancelled", completed_at=now))
+            s.execute(delete(Job).where(Job.instance_id == row.id))
+            s.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == row.id))
+            s.add(Event(instance_id=row.id, at=now, actor=actor.username, kind="terminated",
+                        data={"reason": reason} if reason else None))
+        self._drop(instance_id)
+
+    def _set_status(self, instance_id, actor, allowed, status, kind, reason) -> None:
+        _require_admin(actor)
+        with self.db.write() as s:
+            row = self._lock_instance(s, instance_id)
+            if row.status not in allowed:
+                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(row.status, row.status)}，不能执行此操作")
+            row.status = status
+            row.updated_at = self.clock.now()
+            s.add(Event(instance_id=row.id, at=self.clock.now(), actor=actor.username, kind=kind,
+                        data={"reason": reason} if reason else None))
+        self._drop(instance_id)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def fire_due_jobs(self, now: datetime | None = None, *, limit: int = 100) -> int:
+        """Fire due timers and retries; return how many jobs ran.
+
+        Safe with several workers on PostgreSQL: each job is claimed with
+        ``FOR UPDATE SKIP LOCKED`` and fired in the same transaction as the instance step.
+        """
+        now = now or self.clock.now()
+        done = 0
+        skipped: set[int] = set()
+        while done < limit:
+            job_ref = self._next_job(now, skipped)
+            if job_ref is None:
+                break
+            job_id, instance_id, kind = job_ref
+            try:
+                self._fire_job(job_id, instance_id, kind, now)
+                done += 1
+            except _Busy:
+                skipped.add(job_id)
+            except Conflict:
+                skipped.add(job_id)
+        return done
+
+    def _next_job(self, now: datetime, skipped: set[int]):
+        with self.db.read() as s:
+            q = select(Job.id, Job.instance_id, Job.kind).where(Job.status == "pending", Job.due_at <= now)
+            if skipped:
+                q = q.where(Job.id.not_in(skipped))
+            row = s.execute(q.order_by(Job.due_at).limit(1)).first()
+            return tuple(row) if row else None
+
+    def _fire_job(self, job_id: int, instance_id: int, kind: str, now: datetime) -> None:
+        claimed: dict[str, Any] = {}
+
+        def find(s: Session) -> int:
+            q = select(Job).where(Job.id == job_id, Job.status == "pending")
+            if not self.db.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            job = s.scalars(q).first()
+            if job is None:
+                raise _Busy()
+            if not self.db.is_sqlite and self._lock_instance(s, job.instance_id, skip_locked=True) is None:
+                raise _Busy()
+            claimed["kind"] = job.kind
+            if job.kind == "retry":
+                s.delete(job)
+            return job.instance_id
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            workflow.refresh_timers()
+            ctx.log("timer_fired" if claimed.get("kind") == "timer" else "retried")
+
+        allowed = ("error",) if kind == "retry" else ACTIVE
+        self._step(None, SYSTEM, act, find=find, allowed=allowed, now=now)
+        with self.db.write() as s:  # a timer that did not move (clock skew): try again shortly
+            job = s.get(Job, job_id)
+            if job is not None and job.status == "pending" and job.due_at <= now:
+                job.attempts += 1
+                job.due_at = now + timedelta(seconds=min(60 * job.attempts, 3600))
+
+    # -- outbox ----------------------------------------------------------------------------
+
+    def deliver_outbox(self, send: Callable[[str, dict[str, Any], int], None], *, limit: int = 100,
+                       max_attempts: int = 8) -> int:
+        """Deliver pending notifications through ``send(topic, payload, outbox_id)``.
+
+        A failed send is retried with backoff; each message is marked delivered in the same
+        transaction that holds its row lock, so two workers never send it twice.
+        """
+        delivered = 0
+        for _ in range(limit):
+            with self.db.write() as s:
+                now = self.clock.now()
+                q = select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+                q = q.order_by(Outbox.id).limit(1)
+                if not self.db.is_sqlite:
+                    q = q.with_for_update(skip_locked=True)
+                msg = s.scalars(q).first()
+                if msg is None:
+                    break
+                msg.attempts += 1
+                try:
+                    send(msg.topic, msg.payload, msg.id)
+                except Exception as exc:
+                    msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                    if msg.attempts >= max_attempts:
+                        msg.status = "failed"
+                    else:
+                        msg.next_attempt_at = now + timedelta(seconds=10 * 2 ** (msg.attempts - 1))
+                    continue
+                msg.status = "delivered"
+                msg.delivered_at = now
+                delivered += 1
+        return delivered
+
+    # -- queries (see engine.queries for the inbox) ----------------------------------------
+
+    def form_for(self, task_id: str, *, actor: Actor) -> tuple[dict | None, dict[str, Any]]:
+        """The task's JSON Schema and its current data (for rendering the form)."""
+        with self.db.read() as s:
+            ht = _get_task(s, task_id)
+            if not (actor.is_admin or ht.assignee == actor.username or ht.group_id in actor.groups
+                    or ht.completed_by == actor.username):
+                raise NotAllowed("无权查看该任务")
+            row = s.get(Instance, ht.instance_id)
+            loaded = self._definition(s, row.definition_id)
+            schema = loaded.forms.get(ht.form) if ht.form else None
+            workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+            task = workflow.get_task_from_id(UUID(task_id))
+            data = dict(task.data) if task is not None else {}
+            return schema, json.loads(json.dumps(data, default=str))
+
+
+class _Busy(Exception):
+    """Another worker holds the job or its instance."""
+
+
+class _Fixed(Clock):
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def now(self) -> datetime:
+        return self.when
+
+
+def _is_lock_error(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "could not obtain lock" in text or "deadlock" in text
+
+
+def _check_data(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidInput("数据必须是 JSON 对象", {"_form": "数据必须是 JSON 对象"})
+    bad = sorted(k for k in data if not isinstance(k, str) or k in runtime.RESERVED_DATA_KEYS or k.startswith("_"))
+    if bad:
+        raise InvalidInput("字段名不被允许", {str(k): "字段名不被允许" for k in bad})
+    try:
+        json.dumps(data)
+    except (TypeError, ValueError):
+        raise InvalidInput("数据必须可以表示为 JSON", {"_form": "数据必须可以表示为 JSON"}) from None
+    return data
+
+
+def _get_task(s: Session, task_id: str) -> HumanTask:
+    ht = s.get(HumanTask, task_id)
+    if ht is None:
+        raise NotFound("任务不存在")
+    return ht
+
+
+def _check_open(ht: HumanTask) -> None:
+    if ht.status == "completed":
+        raise Conflict(f"任务已由 {ht.completed_by} 完成")
+    if ht.status != "open":
+        raise Conflict("任务已取消")
+
+
+def _check_may_work(ht: HumanTask, actor: Actor) -> None:
+    if ht.assignee:
+        if ht.assignee != actor.username:
+            raise NotAllowed(f"该任务由 {ht.assignee} 处理")
+    elif ht.group_id not in actor.groups:
+        raise NotAllowed("只有该任务所属组的成员可以处理")
+
+
+def _may_dispatch(actor: Actor) -> bool:
+    return actor.is_admin or "dispatcher" in actor.groups
+
+
+def _require_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise NotAllowed("需要管理员权限")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    from datetime import timezone
+
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _short(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:128]

@@ -1,0 +1,202 @@
+"""Everything SpiffWorkflow: safe XML, the parser, the script engine, the serializer.
+
+Nothing outside ``engine`` imports SpiffWorkflow; the facade uses these helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from engine import scripting
+from tasks import registry
+
+MAX_SOURCE_BYTES = 5 * 1024 * 1024
+STATE_FORMAT = 1  # our envelope around the serializer's own version
+
+
+class UnsafeXML(ValueError):
+    """The XML is not well-formed, too large, or declares a DTD or entities."""
+
+
+def parse_xml(data: bytes | str, filename: str) -> etree._Element:
+    """Parse untrusted XML: no DTD, no entities, no network, bounded size.
+
+    :raises UnsafeXML: naming the file and the reason
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UnsafeXML(f"{filename}: 文件过大 ({len(data) // 1024} KB，上限 {MAX_SOURCE_BYTES // 1024} KB)")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        huge_tree=False, remove_comments=False,
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise UnsafeXML(f"{filename}: XML 格式错误 (第 {exc.lineno} 行): {exc.msg}") from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise UnsafeXML(f"{filename}: 不允许 DOCTYPE 或实体声明 (DTD/ENTITY)")
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            raise UnsafeXML(f"{filename}: 不允许实体引用 ({node.text})")
+    return root
+
+
+def new_parser(validate: bool = True) -> SpiffBpmnParser:
+    return SpiffBpmnParser(validator=VALIDATOR if validate else None)
+
+
+class ScriptEnvironment(TaskDataEnvironment):
+    """Task-data environment whose scripts and expressions run restricted."""
+
+    def __init__(self, now: Callable[[], datetime], time_limit: float = scripting.DEFAULT_TIME_LIMIT) -> None:
+        globals_ = dict(scripting.HELPERS)
+        globals_["now_iso"] = lambda: now().isoformat()
+        globals_["__builtins__"] = scripting.SAFE_BUILTINS
+        globals_["__pg_binop__"] = scripting._binop
+        super().__init__(globals_)
+        self.time_limit = time_limit
+
+    def evaluate(self, expression, context, external_context=None):
+        code = scripting.compile_checked(expression, "eval")
+        namespace = dict(self.globals)
+        namespace.update(external_context or {})
+        namespace.update(context)
+        return scripting.run(code, namespace, self.time_limit)
+
+    def execute(self, script, context, external_context=None):
+        code = scripting.compile_checked(script, "exec")
+        self.check_for_overwrite(context, external_context or {})
+        context.update(external_context or {})
+        context.update(self.globals)
+        try:
+            scripting.run(code, context, self.time_limit)
+        finally:
+            self._remove_globals_and_functions_from_context(context, external_context)
+        return True
+
+    def _remove_globals_and_functions_from_context(self, context, external_context=None):
+        for key in list(context):
+            value = context[key]
+            if key in self.globals or callable(value) or type(value).__name__ == "module" or (
+                external_context and key in external_context
+            ):
+                context.pop(key)
+
+
+class ServiceCallError(RuntimeError):
+    """A service operator failed; carries the original exception for the incident."""
+
+    def __init__(self, operator: str, original: BaseException) -> None:
+        super().__init__(f"服务 {operator} 失败: {type(original).__name__}: {original}")
+        self.operator = operator
+        self.original = original
+
+
+class ScriptEngine(PythonScriptEngine):
+    """Restricted scripts plus ``call_service`` dispatching to the ``tasks`` registry.
+
+    The library's own ``call_service`` wraps every error in a NameError about an undefined
+    ``script``; ours raises :class:`ServiceCallError` with the real cause.
+    """
+
+    def __init__(self, now: Callable[[], datetime], ref: Any = None, time_limit: float = 1.0) -> None:
+        super().__init__(environment=ScriptEnvironment(now, time_limit))
+        self.now = now
+        self.ref = ref
+
+    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+        params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
+        try:
+            op = registry.get(operation_name)
+            result = op.call(params, now=self.now(), ref=self.ref)
+        except Exception as exc:  # every failure becomes an incident with its real cause
+            raise ServiceCallError(operation_name, exc) from exc
+        return json.dumps(result, ensure_ascii=False, default=str)
+
+
+class _StateConverter(BpmnWorkflowConverter):
+    """Workflow converter that leaves the spec out; the definition version holds it."""
+
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        from uuid import UUID
+
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+class StateSerializer:
+    """Serializes specs once per definition and workflow state without the spec."""
+
+    def __init__(self) -> None:
+        self.spec_registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+        self.spec_serializer = BpmnWorkflowSerializer(self.spec_registry)
+        self.registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+        _StateConverter(BpmnWorkflow, self.registry)
+        self._encoder = create_encoder(self.registry)
+        self.version = self.spec_serializer.VERSION
+
+    def dump_spec(self, spec, subprocess_specs) -> str:
+        return json.dumps(
+            {
+                "spec": self.spec_serializer.to_dict(spec),
+                "subprocess_specs": {k: self.spec_serializer.to_dict(v) for k, v in subprocess_specs.items()},
+            }
+        )
+
+    def load_spec(self, text: str):
+        dct = json.loads(text)
+        spec = self.spec_serializer.from_dict(dct["spec"])
+        subs = {k: self.spec_serializer.from_dict(v) for k, v in dct["subprocess_specs"].items()}
+        return spec, subs
+
+    def dump_state(self, workflow) -> str:
+        self.registry._encoder_mode = True
+        try:
+            dct = self.registry.convert(workflow)
+        finally:
+            self.registry._encoder_mode = False
+        dct.pop("typename", None)
+        envelope = {"format": STATE_FORMAT, "serializer_version": self.version, "workflow": dct}
+        return json.dumps(envelope, cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
+
+    def load_state(self, text: str, spec, subprocess_specs):
+        envelope = json.loads(text)
+        dct = envelope["workflow"]
+        if envelope.get("serializer_version") != self.version:
+            # Older library state: let the library's own migrations bring it up to date.
+            from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+
+            migrate = MIGRATIONS.get(envelope.get("serializer_version"))
+            if migrate is not None:
+                dct["spec"] = {"typename": "BpmnProcessSpec", "task_specs": {}}
+                migrate(dct)
+                dct.pop("spec", None)
+                dct.pop("subprocess_specs", None)
+        converter_from = self.registry.convert_from_dict["BpmnWorkflow"]
+        return converter_from(dct, spec=spec, subprocess_specs=subprocess_specs)
