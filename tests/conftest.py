@@ -95,9 +95,6 @@ def clock():
 
 
 def make_engine(database: Database, clock: FakeClock, **kwargs) -> Engine:
-    from tasks.refdata import demo_reference_data
-
-    kwargs.setdefault("ref", demo_reference_data())
     return Engine(database, clock=clock, **kwargs)
 
 

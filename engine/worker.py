@@ -1,0 +1,42 @@
+"""The job worker loop: timers, retries, outbox."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.facade import Engine
+
+log = logging.getLogger("paigong.worker")
+
+
+def log_sender(topic: str, payload: dict[str, Any], outbox_id: int) -> None:
+    """The default notification sender: writes the message to the log."""
+    log.info("notify #%s %s %s", outbox_id, topic, payload)
+
+
+def run_worker(engine: Engine, *, once: bool = False, interval: float = 1.0,
+               send: Callable[[str, dict[str, Any], int], None] = log_sender,
+               echo: Callable[[str], None] = print) -> None:
+    """Poll for due work until stopped (SIGTERM/SIGINT finish the current round)."""
+    stopping = {"flag": False}
+
+    def stop(_signum, _frame):
+        stopping["flag"] = True
+
+    if not once:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        echo(f"worker 已启动，每 {interval} 秒检查一次到期任务")
+    while True:
+        fired = engine.fire_due_jobs()
+        sent = engine.deliver_outbox(send)
+        if fired or sent:
+            echo(f"定时/重试 {fired} 个，通知 {sent} 条")
+        if once or stopping["flag"]:
+            return
+        if not (fired or sent):
+            time.sleep(interval)

@@ -1,0 +1,1 @@
+"""paigong command line (a Flask CLI group)."""

@@ -1,0 +1,107 @@
+"""The ``paigong`` command: init, deploy, demo, serve, worker, bench."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask.cli import FlaskGroup
+
+
+def _create_app():
+    from web import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """派工 paigong — after-sales dispatch on BPMN."""
+
+
+def _engine():
+    from flask import current_app
+
+    return current_app.extensions["paigong"]
+
+
+@main.command("init")
+def init_command() -> None:
+    """Create or upgrade the database and the standard groups."""
+    from engine.schema import upgrade
+
+    eng = _engine()
+    click.echo(f"数据库: {_safe_url(eng.db.url)}")
+    upgrade(eng.db)
+    click.echo("数据库已是最新结构，标准员工组已就绪。")
+
+
+@main.command("deploy")
+@click.argument("path", required=False)
+def deploy_command(path: str | None) -> None:
+    """Validate and deploy workflows/ (or PATH)."""
+    from flask import current_app
+
+    from engine import DeployError
+
+    path = path or current_app.config["WORKFLOWS"]
+    click.echo(f"部署 {path} ...")
+    try:
+        result = _engine().deploy_directory(path)
+    except DeployError as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(1)
+    for d in result.deployed:
+        click.echo(f"  新版本  {d.process_id} v{d.version}  ({d.name})")
+    for d in result.unchanged:
+        click.echo(f"  未改变  {d.process_id} v{d.version}")
+    click.echo(f"完成: {len(result.deployed)} 个新版本, {len(result.unchanged)} 个未改变。")
+
+
+@main.command("demo")
+def demo_command() -> None:
+    """Load demo users, reference data and a few live orders."""
+    from web.demo import load_demo
+
+    for line in load_demo(_engine()):
+        click.echo(line)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve_command(host: str, port: int) -> None:
+    """Development server on 127.0.0.1:5000."""
+    from flask import current_app
+
+    click.echo(f"paigong 运行于 http://{host}:{port}/")
+    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+@click.option("--interval", default=1.0, type=float, help="Seconds between polls.")
+def worker_command(once: bool, interval: float) -> None:
+    """Fire due timers, retry failed steps, deliver notifications."""
+    from engine.worker import run_worker
+
+    run_worker(_engine(), once=once, interval=interval, echo=click.echo)
+
+
+@main.command("bench")
+@click.option("--quick", is_flag=True, help="Small sizes; finishes in a few minutes.")
+def bench_command(quick: bool) -> None:
+    """Run the benchmarks and print ratios measured side by side."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    from bench.engine_throughput import main as throughput
+
+    throughput(quick=quick, echo=click.echo)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return scheme + "://***@" + rest.split("@", 1)[1]
+    return url

@@ -1,0 +1,60 @@
+"""The Flask app: staff inbox, admin console, modeler, public pages and the API."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; configuration from ``PAIGONG_*`` environment variables.
+
+    ``PAIGONG_DATABASE_URL`` (default: SQLite in ``instance/``), ``PAIGONG_WORKFLOWS``
+    (default: ``workflows/`` beside the package), ``PAIGONG_SECRET_KEY``.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app.config.from_mapping(
+        DATABASE_URL=f"sqlite:///{os.path.join(app.instance_path, 'paigong.sqlite3')}",
+        WORKFLOWS=os.path.join(root, "workflows"),
+        SECRET_KEY=None,
+    )
+    app.config.from_prefixed_env("PAIGONG")
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+
+    from engine import Database, Engine
+
+    engine = Engine(Database.connect(app.config["DATABASE_URL"]), ref=_reference_data(app))
+    app.extensions["paigong"] = engine
+
+    from web import home
+
+    app.register_blueprint(home.bp)
+    return app
+
+
+def _reference_data(app: Flask):
+    try:
+        from tasks.refcsv import demo_reference_data
+    except ImportError:  # pragma: no cover - before reference data exists
+        return None
+    return demo_reference_data()
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-installation secret kept in ``instance/secret_key`` (created once)."""
+    import secrets
+
+    os.makedirs(instance_path, exist_ok=True)
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    with open(path) as fh:
+        return fh.read().strip()
