@@ -6,6 +6,7 @@ Nothing outside ``engine`` imports SpiffWorkflow; the facade uses these helpers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from engine import scripting
 from tasks import registry
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 STATE_FORMAT = 1  # our envelope around the serializer's own version
 
 
@@ -39,6 +41,8 @@ def parse_xml(data: bytes | str, filename: str) -> etree._Element:
         data = data.encode("utf-8")
     if len(data) > MAX_SOURCE_BYTES:
         raise UnsafeXML(f"{filename}: 文件过大 ({len(data) // 1024} KB，上限 {MAX_SOURCE_BYTES // 1024} KB)")
+    if _DTD.search(data):
+        raise UnsafeXML(f"{filename}: 不允许 DOCTYPE 或实体声明 (DTD/ENTITY)")
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
         huge_tree=False, remove_comments=False,
