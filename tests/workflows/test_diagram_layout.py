@@ -9,7 +9,8 @@ target and do not run through shapes they do not connect.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from functools import partial
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,28 @@ NS = {
     "di": "http://www.omg.org/spec/DD/20100524/DI",
 }
 FLOW_NODES = {
-    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask",
-    "receiveTask", "callActivity", "subProcess", "transaction", "adHocSubProcess", "startEvent",
-    "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
+    "task",
+    "userTask",
+    "manualTask",
+    "serviceTask",
+    "scriptTask",
+    "businessRuleTask",
+    "sendTask",
+    "receiveTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "complexGateway",
 }
 CONTAINERS = {"subProcess", "transaction", "adHocSubProcess"}
 TOLERANCE = 2.0
@@ -51,17 +70,16 @@ class Box:
         return self.y + self.h
 
     def contains(self, other: Box) -> bool:
-        return (self.x <= other.x and self.y <= other.y
-                and other.right <= self.right and other.bottom <= self.bottom)
+        return self.x <= other.x and self.y <= other.y and other.right <= self.right and other.bottom <= self.bottom
 
     def overlaps(self, other: Box) -> bool:
-        return (self.x < other.right and other.x < self.right
-                and self.y < other.bottom and other.y < self.bottom)
+        return self.x < other.right and other.x < self.right and self.y < other.bottom and other.y < self.bottom
 
     def near(self, point: tuple[float, float]) -> bool:
         px, py = point
-        return (self.x - TOLERANCE <= px <= self.right + TOLERANCE
-                and self.y - TOLERANCE <= py <= self.bottom + TOLERANCE)
+        return (
+            self.x - TOLERANCE <= px <= self.right + TOLERANCE and self.y - TOLERANCE <= py <= self.bottom + TOLERANCE
+        )
 
     def shrunk(self, by: float) -> Box:
         return Box(self.x + by, self.y + by, self.w - 2 * by, self.h - 2 * by)
@@ -164,6 +182,12 @@ class Diagram:
         return [el.get("id") for el in process.iter(f"{{{BPMN}}}*") if el.get("id") in self.nodes]
 
 
+def lane_span(diagram: Diagram, element_id: str, *, horizontal: bool):
+    """((start, end) across the lanes, (start, end) along them) of a lane or pool shape."""
+    b = diagram.box(element_id)
+    return ((b.y, b.bottom), (b.x, b.right)) if horizontal else ((b.x, b.right), (b.y, b.bottom))
+
+
 @pytest.fixture(params=BPMN_FILES, ids=[p.name for p in BPMN_FILES])
 def diagram(request) -> Diagram:
     return Diagram(request.param)
@@ -211,8 +235,10 @@ def test_node_shapes_do_not_overlap(diagram):
 def test_every_node_lies_inside_its_lane_and_pool(diagram):
     problems = []
     for process in diagram.processes():
-        containers = [(lane.get("id"), [(r.text or "").strip() for r in lane.iterfind("bpmn:flowNodeRef", NS)])
-                      for lane in process.iter(f"{{{BPMN}}}lane")]
+        containers = [
+            (lane.get("id"), [(r.text or "").strip() for r in lane.iterfind("bpmn:flowNodeRef", NS)])
+            for lane in process.iter(f"{{{BPMN}}}lane")
+        ]
         pool = diagram.pool_of(process)
         if pool in diagram.shapes:
             containers.append((pool, diagram.nodes_of(process)))
@@ -234,16 +260,12 @@ def test_lanes_of_a_pool_are_stacked_without_gaps_or_overlaps(diagram):
         if not lanes or pool not in diagram.shapes:
             continue
         horizontal = diagram.shape_elements[pool].get("isHorizontal", "true") == "true"
-
-        def span(element_id):  # (start, end) across the lanes, (start, end) along them
-            b = diagram.box(element_id)
-            return ((b.y, b.bottom), (b.x, b.right)) if horizontal else ((b.x, b.right), (b.y, b.bottom))
-
+        span = partial(lane_span, diagram, horizontal=horizontal)
         ordered = sorted(lanes, key=lambda lane: span(lane)[0][0])
         pool_across, pool_along = span(pool)
         if abs(span(ordered[0])[0][0] - pool_across[0]) > 1 or abs(span(ordered[-1])[0][1] - pool_across[1]) > 1:
             problems.append(f"lanes of {pool} do not fill it from edge to edge")
-        for upper, lower in zip(ordered, ordered[1:]):
+        for upper, lower in pairwise(ordered):
             gap = span(lower)[0][0] - span(upper)[0][1]
             if abs(gap) > 1:
                 problems.append(f"{'gap' if gap > 0 else 'overlap'} of {abs(gap)} between lanes {upper} and {lower}")
@@ -302,7 +324,7 @@ def test_sequence_flows_are_orthogonal(diagram):
         if local(flow) != "sequenceFlow" or flow_id not in diagram.edges:
             continue
         points, _ = diagram.edges[flow_id]
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for (x0, y0), (x1, y1) in pairwise(points):
             if x0 != x1 and y0 != y1:
                 problems.append(f"{flow_id} has a diagonal segment ({x0},{y0})-({x1},{y1})")
     assert problems == []
@@ -325,6 +347,6 @@ def test_edges_do_not_cross_shapes_they_do_not_connect(diagram):
             if node_id not in diagram.nodes or node_id in allowed or node_plane != plane:
                 continue
             inner = box.shrunk(1)
-            if any(segment_hits(p, q, inner) for p, q in zip(points, points[1:])):
+            if any(segment_hits(p, q, inner) for p, q in pairwise(points)):
                 problems.append(f"{flow_id} runs through {node_id}")
     assert problems == []

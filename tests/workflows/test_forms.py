@@ -91,7 +91,8 @@ def test_every_enum_has_one_chinese_label_per_value(form):
 def test_free_text_fields_have_a_maximum_length(form):
     name, schema = form
     unbounded = [
-        path for path, prop in properties_of(schema)
+        path
+        for path, prop in properties_of(schema)
         if prop.get("type") == "string" and not {"enum", "const", "format"} & set(prop) and "maxLength" not in prop
     ]
     assert unbounded == [], f"{name}: string fields without maxLength"
