@@ -76,11 +76,11 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """One read-only transaction (rolled back at the end)."""
-        with self._reader() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+        session = self._reader()
+        try:
+            yield session
+        finally:
+            session.close()  # ends the transaction without expiring what was loaded
 
     def dispose(self) -> None:
         self.write_engine.dispose()
