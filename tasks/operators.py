@@ -1,3 +1,3 @@
 """Imports every module that registers operators (see :mod:`tasks.registry`)."""
 
-from tasks import warranty  # noqa: F401
+from tasks import fees, parts, penalties, settlement, sla, warranty  # noqa: F401
