@@ -190,11 +190,12 @@ def _part(row: _Row) -> Part:
 
 
 def _fee(row: _Row) -> FeeItem:
+    order_type = row.convert("order_type", lambda v: values.order_type(v))
     kind = row.text("kind")
     if kind and kind not in FEE_KINDS:
         row.fail("kind", f"{kind!r} 应为 labour、material 或 travel")
     return FeeItem(
-        order_type=row.convert("order_type", lambda v: values.order_type(v)),
+        order_type=order_type,
         kind=kind,
         code=row.text("code", pattern=CODE_PATTERN),
         name=row.text("name"),
@@ -215,20 +216,20 @@ def _technician(row: _Row) -> Technician:
     )
 
 
-def _fee_key(item: FeeItem) -> tuple[str, ...]:
+def _fee_key(item: FeeItem) -> tuple[str, tuple[str, ...]]:
     if item.kind == "material":
-        return (item.order_type, item.kind, item.code)
-    return (item.order_type, item.kind)  # one labour and one travel fee per order type
+        return "code", (item.order_type, item.kind, item.code)
+    return "kind", (item.order_type, item.kind)  # one labour and one travel fee per order type
 
 
-PARSERS: dict[str, tuple[Callable[[_Row], Any], Callable[[Any], Any], str]] = {
-    # kind: (row parser, uniqueness key, field named when the key repeats)
-    "product": (_product, lambda r: r.model, "model"),
-    "special_sale": (_special_sale, lambda r: r.serial_no, "serial_no"),
-    "contract": (_contract, lambda r: r.contract_no, "contract_no"),
-    "part": (_part, lambda r: r.code, "code"),
-    "fee": (_fee, _fee_key, "code"),
-    "technician": (_technician, lambda r: r.technician_id, "technician_id"),
+PARSERS: dict[str, tuple[Callable[[_Row], Any], Callable[[Any], tuple[str, Any]]]] = {
+    # kind: (row parser, record -> (field named when the key repeats, uniqueness key))
+    "product": (_product, lambda r: ("model", r.model)),
+    "special_sale": (_special_sale, lambda r: ("serial_no", r.serial_no)),
+    "contract": (_contract, lambda r: ("contract_no", r.contract_no)),
+    "part": (_part, lambda r: ("code", r.code)),
+    "fee": (_fee, _fee_key),
+    "technician": (_technician, lambda r: ("technician_id", r.technician_id)),
 }
 
 
@@ -241,7 +242,7 @@ def parse_csv(kind: str, text: str) -> list[Any]:
     """
     if kind not in PARSERS:
         raise ValueError(f"unknown reference-data kind {kind!r}")
-    parse_row, key_of, key_field = PARSERS[kind]
+    parse_row, key_of = PARSERS[kind]
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header = [h.strip() for h in next(reader, [])]
     errors = _header_errors(kind, header)
@@ -260,7 +261,7 @@ def parse_csv(kind: str, text: str) -> list[Any]:
         record = parse_row(row)
         if not row.ok:
             continue
-        key = key_of(record)
+        key_field, key = key_of(record)
         if key in seen:
             row.fail(key_field, f"与第 {seen[key]} 行重复")
             continue

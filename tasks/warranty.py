@@ -72,8 +72,17 @@ def _months(value: Any, field: str) -> int | None:
 
 
 def last_covered_day(purchase: date, months: int) -> date:
-    """The last day still under a warranty of ``months`` bought on ``purchase``."""
-    return values.add_months(purchase, months) - timedelta(days=1)
+    """The last day still under a warranty of ``months`` bought on ``purchase``.
+
+    Counted as the Civil Code counts periods (民法典 第二百零一、二百零二条): the period
+    starts the day after purchase and ends on the corresponding day of the final month,
+    or on that month's last day when it has no such day. Bought 2024-07-01 with 12
+    months → covered up to and including 2025-07-01; bought 2024-02-29 → 2025-02-28.
+    No months means no warranty at all.
+    """
+    if months <= 0:
+        return purchase - timedelta(days=1)
+    return values.add_months(purchase, months)
 
 
 @operator("check_warranty")
