@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from functools import lru_cache
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -20,9 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.exc import OperationalError
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -36,7 +36,7 @@ from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.models import (
     Definition, Event, HumanTask, Incident, Instance, Job, MessageSubscription, Outbox,
 )
-from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, StepResult
+from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
 from engine.spiff import ScriptEngine, StateSerializer
 from engine import views
@@ -44,16 +44,51 @@ from engine.queries import Queries
 
 ACTIVE = ("running", "waiting")
 
+# Hot-path statements are built once: building SQLAlchemy statements per call costs more
+# than running them on SQLite.
+_LOCK = select(Instance.id, Instance.status, Instance.version, Instance.definition_id, Instance.business_key,
+               Instance.process_id, Instance.ended_at).where(Instance.id == bindparam("iid"))
+_LOCK_PG = _LOCK.with_for_update()
+_LOCK_PG_SKIP = _LOCK.with_for_update(skip_locked=True)
+_STATE = select(Instance.state).where(Instance.id == bindparam("iid"))
+_TASK_HEAD = select(HumanTask.id, HumanTask.instance_id, HumanTask.status, HumanTask.assignee, HumanTask.group_id,
+                    HumanTask.form, HumanTask.element_id, HumanTask.completed_by).where(HumanTask.id == bindparam("tid"))
+_COMPLETE_TASK = (
+    update(HumanTask)
+    .where(HumanTask.id == bindparam("tid"), HumanTask.status == "open",
+           or_(HumanTask.assignee == bindparam("me"),
+               and_(HumanTask.assignee.is_(None), HumanTask.group_id.in_(bindparam("groups", expanding=True)))))
+    .values(status="completed", completed_at=bindparam("now"), completed_by=bindparam("me"),
+            assignee=func.coalesce(HumanTask.assignee, bindparam("me")), draft=None)
+    .execution_options(synchronize_session=False)
+)
+_BUMP_COLUMNS = ("state", "status", "updated_at", "summary", "ended_at", "business_key")
+
+
+@dataclass
+class _Head:
+    """The small columns of a locked instance row (its state is read only when needed)."""
+
+    id: int
+    status: str
+    version: int
+    definition_id: int
+    business_key: str | None
+    process_id: str
+    ended_at: datetime | None
+
 
 @dataclass
 class StepContext:
     session: Session
-    row: Instance
+    head: _Head
     meta: dict[str, Any]
     actor: Actor
     now: datetime
     completed: set[str] = field(default_factory=set)
     events: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    open_tasks: list[TaskRef] = field(default_factory=list)
 
     def log(self, kind: str, *, element_id=None, task_id=None, data=None) -> None:
         self.events.append(dict(kind=kind, element_id=element_id, task_id=task_id, data=data))
@@ -157,13 +192,19 @@ class Engine(Queries):
 
     # -- instance cache --------------------------------------------------------------------
 
-    def _take(self, row: Instance, loaded: _Loaded) -> BpmnWorkflow:
+    def _take(self, s: Session, head: "_Head", loaded: _Loaded) -> BpmnWorkflow:
         with self._lock:
-            cached = self._cache.pop(row.id, None)
-        if cached is not None and cached[0] == row.version:
+            cached = self._cache.pop(head.id, None)
+        if cached is not None and cached[0] == head.version:
             workflow = cached[1]
         else:
-            workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+            workflow = self._load_stored(s, head, loaded)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def _load_stored(self, s: Session, head: "_Head", loaded: _Loaded) -> BpmnWorkflow:
+        state = s.execute(_STATE, {"iid": head.id}).scalar()
+        workflow = self.serializer.load_state(state, loaded.spec, loaded.subprocess_specs)
         workflow.script_engine = self.script_engine
         return workflow
 
@@ -188,19 +229,31 @@ class Engine(Queries):
         finally:
             clockmod.deactivate(token)
 
-    def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> Instance | None:
-        q = select(Instance).where(Instance.id == instance_id)
-        if not self.db.is_sqlite:
-            q = q.with_for_update(skip_locked=skip_locked)
-        row = s.scalars(q).first()
-        if row is None and not skip_locked:
+    def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> "_Head | None":
+        """Lock the instance row (PostgreSQL) and read its small columns, not its state."""
+        q = _LOCK if self.db.is_sqlite else (_LOCK_PG_SKIP if skip_locked else _LOCK_PG)
+        found = s.execute(q, {"iid": instance_id}).first()
+        if found is None:
+            if skip_locked:
+                return None
             raise NotFound(f"流程实例 {instance_id} 不存在")
-        return row
+        return _Head(*found)
+
+    def _bump(self, s: Session, head: "_Head", **values) -> None:
+        """Write the instance row with ``version + 1``; a lost race is a :class:`Conflict`."""
+        done = s.execute(_bump_statement(tuple(sorted(values))),
+                         {"b_id": head.id, "b_version": head.version, **{f"v_{k}": v for k, v in values.items()}})
+        if done.rowcount != 1:
+            raise Conflict("工单已被他人同时修改，请刷新后重试")
+        head.version += 1
+        for key, value in values.items():
+            if hasattr(head, key):
+                setattr(head, key, value)
 
     def _step(self, instance_id: int | None, actor: Actor, action: Callable, *,
               allowed: tuple[str, ...] = ACTIVE, find: Callable | None = None,
               now: datetime | None = None) -> StepResult:
-        """Run ``action(workflow, ctx)`` plus engine steps as one transaction (see module doc)."""
+        """Run ``action(workflow, ctx, loaded)`` plus engine steps as one transaction (see module doc)."""
         now = now or self.clock.now()
         try:
             return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=None)
@@ -208,10 +261,6 @@ class Engine(Queries):
             if instance_id is not None:
                 self._drop(instance_id)
             return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=failure)
-        except StaleDataError:
-            if instance_id is not None:
-                self._drop(instance_id)
-            raise Conflict("工单已被他人同时修改，请刷新后重试") from None
         except OperationalError as exc:
             if instance_id is not None:
                 self._drop(instance_id)
@@ -223,27 +272,25 @@ class Engine(Queries):
         with self._timers_on(now), self.db.write() as s:
             if find is not None:
                 instance_id = find(s)
-            row = self._lock_instance(s, instance_id)
-            if row.status not in allowed:
-                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(row.status, row.status)}，不能执行此操作")
-            loaded = self._definition(s, row.definition_id)
-            fresh = self._fresh.pop(row.id, None) if stop_at is None else None
+            head = self._lock_instance(s, instance_id)
+            if head.status not in allowed:
+                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(head.status, head.status)}，不能执行此操作")
+            loaded = self._definition(s, head.definition_id)
+            fresh = self._fresh.pop(head.id, None) if stop_at is None else None
             if fresh is not None:
-                workflow = fresh
-            elif stop_at is None:
-                workflow = self._take(row, loaded)
+                workflow, before = fresh, runtime.Snapshot()
             else:
-                workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
-            workflow.script_engine = self.script_engine
-            ctx = StepContext(s, row, loaded.meta, actor, now)
+                workflow = self._take(s, head, loaded) if stop_at is None else self._load_stored(s, head, loaded)
+                before = runtime.snapshot(workflow)
+            ctx = StepContext(s, head, loaded.meta, actor, now)
             action(workflow, ctx, loaded)
-            result = self._run_and_save(s, row, workflow, ctx, stop_at)
+            result = self._run_and_save(s, head, workflow, ctx, stop_at, before)
         # only committed states enter the cache: (id, version) then names exactly one state
         self._put(result.instance_id, result.version, workflow)
         return result
 
-    def _run_and_save(self, s: Session, row: Instance, workflow, ctx: StepContext,
-                      stop_at: EngineFailure | None) -> StepResult:
+    def _run_and_save(self, s: Session, head: "_Head", workflow, ctx: StepContext,
+                      stop_at: EngineFailure | None, before: runtime.Snapshot) -> StepResult:
         runner = Runner(stop_at=(stop_at.spec_name, stop_at.occurrence) if stop_at else None)
         stopped = False
         try:
@@ -251,68 +298,75 @@ class Engine(Queries):
         except StopBefore:
             stopped = True
         incident = None
+        after = runtime.snapshot(workflow)
         if stopped:
-            incident = self._record_incident(s, row, stop_at, ctx)
+            incident = self._record_incident(s, head, stop_at, ctx)
             status = "error"
         else:
-            status = runtime.status_of(workflow)
-            if row.status == "error":
-                self._resolve_incidents(s, row, ctx)
-        self._project(s, row, workflow, ctx, runner, status)
-        s.flush()
-        return StepResult(row.id, row.status, row.version, views.incident(incident) if incident else None)
+            status = runtime.status_of(workflow, after)
+            if head.status == "error":
+                self._resolve_incidents(s, head, ctx)
+        self._project(s, head, workflow, ctx, runner, status, before, after)
+        return StepResult(head.id, head.status, head.version, views.incident(incident) if incident else None,
+                          tuple(ctx.open_tasks))
 
-    def _project(self, s: Session, row: Instance, workflow, ctx: StepContext, runner: Runner, status: str) -> None:
-        row.state = self.serializer.dump_state(workflow)
-        row.status = status
-        row.updated_at = ctx.now
-        if status == "completed" and row.ended_at is None:
-            row.ended_at = ctx.now
+    def _project(self, s: Session, head: "_Head", workflow, ctx: StepContext, runner: Runner, status: str,
+                 before: runtime.Snapshot, after: runtime.Snapshot) -> None:
+        values: dict[str, Any] = dict(state=self.serializer.dump_state(workflow), status=status, updated_at=ctx.now)
+        if status == "completed" and head.ended_at is None:
+            values["ended_at"] = ctx.now
             ctx.log("completed")
-        row.summary = runtime.summary_of(runtime.current_data(workflow))
-        if row.business_key is None and row.summary.get("work_order_no"):
-            row.business_key = str(row.summary["work_order_no"])
-        self._sync_tasks(s, row, workflow, ctx)
-        self._sync_waits(s, row, workflow)
+        data = runtime.current_data(workflow, after)
+        summary = runtime.summary_of(data)
+        values["summary"] = summary
+        if head.business_key is None and summary.get("work_order_no"):
+            values["business_key"] = str(summary["work_order_no"])
+        self._bump(s, head, **values)
+        self._sync_tasks(s, head, ctx, before, after)
+        self._sync_waits(s, head, before, after)
         for event in workflow.get_events():
-            self._emit(s, row, event, ctx)
+            self._emit(s, head, event, ctx)
         for element_id, task_id in runner.ran:
             ctx.log("element", element_id=element_id, task_id=task_id)
+        if ctx.outbox:
+            s.execute(Outbox.__table__.insert(), ctx.outbox)
         if ctx.events:
             s.execute(Event.__table__.insert(), [
-                dict(instance_id=row.id, at=ctx.now, actor=ctx.actor.username, **e) for e in ctx.events
+                dict(instance_id=head.id, at=ctx.now, actor=ctx.actor.username, **e) for e in ctx.events
             ])
 
-    def _sync_tasks(self, s: Session, row: Instance, workflow, ctx: StepContext) -> None:
-        ready = {str(t.id): t for t in runtime.ready_user_tasks(workflow)}
-        open_rows = {
-            ht.id: ht for ht in s.scalars(
-                select(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.status == "open"))
-        }
-        for task_id, ht in open_rows.items():
-            if task_id not in ready and task_id not in ctx.completed:
-                ht.status = "cancelled"
-                ht.completed_at = ctx.now
-                ctx.log("task_cancelled", element_id=ht.element_id, task_id=task_id)
+    def _sync_tasks(self, s: Session, head: "_Head", ctx: StepContext, before, after) -> None:
+        gone = [tid for tid in before.ready if tid not in after.ready and tid not in ctx.completed]
+        if gone:
+            s.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
+                      .values(status="cancelled", completed_at=ctx.now))
+            for tid in gone:
+                ctx.log("task_cancelled", element_id=before.ready[tid].task_spec.bpmn_id, task_id=tid)
         lanes = ctx.meta.get("lanes", {})
-        for task_id, task in ready.items():
-            if task_id in open_rows:
-                continue
+        rows = []
+        for task_id, task in after.ready.items():
             bpmn_id = task.task_spec.bpmn_id
+            name = task.task_spec.bpmn_name or bpmn_id
+            group = runtime.group_of(task, lanes) or "admin"
+            ctx.open_tasks.append(TaskRef(task_id, bpmn_id, name, group))
+            if task_id in before.ready:
+                continue
             data = task.data
             props = ctx.meta.get("task_props", {}).get(bpmn_id, {})
             assignee = self._evaluate_prop(task, props.get("assignee"))
             due = self._evaluate_prop(task, props.get("dueDate"))
             due_at = _parse_time(due) if due else runtime.deadline_for(task)
-            s.add(HumanTask(
-                id=task_id, instance_id=row.id, process_id=row.process_id, element_id=bpmn_id,
-                name=task.task_spec.bpmn_name or bpmn_id, group_id=runtime.group_of(task, lanes) or "admin",
-                assignee=str(assignee) if assignee else None, status="open",
+            assignee = str(assignee) if assignee else None
+            rows.append(dict(
+                id=task_id, instance_id=head.id, process_id=head.process_id, element_id=bpmn_id,
+                name=name, group_id=group, assignee=assignee, status="open",
                 form=ctx.meta.get("forms", {}).get(bpmn_id), due_at=due_at, created_at=ctx.now,
                 **{k: _short(data.get(k)) for k in runtime.WORK_ORDER_FIELDS},
             ))
             ctx.log("task_created", element_id=bpmn_id, task_id=task_id,
-                    data={"assignee": str(assignee)} if assignee else None)
+                    data={"assignee": assignee} if assignee else None)
+        if rows:
+            s.execute(HumanTask.__table__.insert(), rows)
 
     def _evaluate_prop(self, task, expression: str | None):
         if not expression:
@@ -322,51 +376,42 @@ class Engine(Queries):
         except Exception:
             return None  # an unset variable leaves the task unassigned / without due time
 
-    def _sync_waits(self, s: Session, row: Instance, workflow) -> None:
-        timers: dict[str, tuple[str, datetime]] = {}
-        messages: dict[str, tuple[str, str]] = {}
-        for task in runtime.waiting_catches(workflow):
-            due = runtime.timer_due(task)
-            if due is not None:
-                timers[str(task.id)] = (task.task_spec.bpmn_id, due)
-            name = runtime.message_name(task)
-            if name:
-                messages[str(task.id)] = (task.task_spec.bpmn_id, name)
-        existing = {j.task_id: j for j in s.scalars(
-            select(Job).where(Job.instance_id == row.id, Job.kind == "timer", Job.status == "pending"))}
-        for task_id, job in existing.items():
-            if task_id not in timers:
-                s.delete(job)
-            elif job.due_at != timers[task_id][1]:
-                job.due_at = timers[task_id][1]
-        for task_id, (element_id, due) in timers.items():
-            if task_id not in existing:
-                s.add(Job(instance_id=row.id, kind="timer", task_id=task_id, element_id=element_id, due_at=due))
-        subs = {(m.element_id, m.message_name): m for m in s.scalars(
-            select(MessageSubscription).where(MessageSubscription.instance_id == row.id))}
-        wanted = {(element_id, name) for element_id, name in messages.values()}
-        for key, sub in subs.items():
-            if key not in wanted:
-                s.delete(sub)
-        for element_id, name in wanted - set(subs):
-            s.add(MessageSubscription(instance_id=row.id, message_name=name, business_key=row.business_key,
-                                      element_id=element_id))
+    def _sync_waits(self, s: Session, head: "_Head", before, after) -> None:
+        for task_id, (element_id, due) in before.timers.items():
+            if task_id not in after.timers:
+                s.execute(delete(Job).where(Job.instance_id == head.id, Job.task_id == task_id, Job.kind == "timer"))
+            elif after.timers[task_id][1] != due:
+                s.execute(update(Job).where(Job.instance_id == head.id, Job.task_id == task_id, Job.kind == "timer")
+                          .values(due_at=after.timers[task_id][1], status="pending"))
+        new_jobs = [dict(instance_id=head.id, kind="timer", task_id=tid, element_id=el, due_at=due, status="pending",
+                         attempts=0) for tid, (el, due) in after.timers.items() if tid not in before.timers]
+        if new_jobs:
+            s.execute(Job.__table__.insert(), new_jobs)
+        old, new = set(before.messages.values()), set(after.messages.values())
+        for element_id, name in old - new:
+            s.execute(delete(MessageSubscription).where(
+                MessageSubscription.instance_id == head.id, MessageSubscription.element_id == element_id,
+                MessageSubscription.message_name == name))
+        subs = [dict(instance_id=head.id, message_name=name, business_key=head.business_key, element_id=element_id)
+                for element_id, name in new - old]
+        if subs:
+            s.execute(MessageSubscription.__table__.insert(), subs)
 
-    def _emit(self, s: Session, row: Instance, event, ctx: StepContext) -> None:
+    def _emit(self, s: Session, head: "_Head", event, ctx: StepContext) -> None:
         definition = event.event_definition
         kind = type(definition).__name__
         payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
         payload = json.loads(json.dumps(payload, default=str))
         if "Message" in kind:
-            s.add(Outbox(instance_id=row.id, topic=definition.name, payload=payload,
-                         next_attempt_at=ctx.now, created_at=ctx.now))
+            ctx.outbox.append(dict(instance_id=head.id, topic=definition.name, payload=payload, status="pending",
+                                   attempts=0, next_attempt_at=ctx.now, created_at=ctx.now))
             ctx.log("message_sent", data={"name": definition.name})
         else:
             ctx.log("event_unhandled", data={"type": kind, "name": getattr(definition, "name", None)})
 
-    def _record_incident(self, s: Session, row: Instance, failure: EngineFailure, ctx: StepContext) -> Incident:
+    def _record_incident(self, s: Session, head: "_Head", failure: EngineFailure, ctx: StepContext) -> Incident:
         open_incident = s.scalars(select(Incident).where(
-            Incident.instance_id == row.id, Incident.resolved_at.is_(None),
+            Incident.instance_id == head.id, Incident.resolved_at.is_(None),
             Incident.element_id == failure.element_id)).first()
         if open_incident is not None:
             open_incident.attempts += 1
@@ -374,20 +419,20 @@ class Engine(Queries):
             open_incident.traceback = failure.trace
             incident = open_incident
         else:
-            incident = Incident(instance_id=row.id, element_id=failure.element_id, element_name=failure.element_name,
+            incident = Incident(instance_id=head.id, element_id=failure.element_id, element_name=failure.element_name,
                                 message=failure.message, traceback=failure.trace, attempts=1, created_at=ctx.now)
             s.add(incident)
         if incident.attempts <= failure.retries:
             delay = timedelta(seconds=30 * (failure.backoff ** (incident.attempts - 1)))
-            s.add(Job(instance_id=row.id, kind="retry", element_id=failure.element_id, due_at=ctx.now + delay))
+            s.add(Job(instance_id=head.id, kind="retry", element_id=failure.element_id, due_at=ctx.now + delay))
         ctx.log("incident", element_id=failure.element_id, data={"message": failure.message[:2000]})
         s.flush()
         return incident
 
-    def _resolve_incidents(self, s: Session, row: Instance, ctx: StepContext) -> None:
-        s.execute(update(Incident).where(Incident.instance_id == row.id, Incident.resolved_at.is_(None))
+    def _resolve_incidents(self, s: Session, head: "_Head", ctx: StepContext) -> None:
+        s.execute(update(Incident).where(Incident.instance_id == head.id, Incident.resolved_at.is_(None))
                   .values(resolved_at=ctx.now, resolved_by=ctx.actor.username))
-        s.execute(delete(Job).where(Job.instance_id == row.id, Job.kind == "retry"))
+        s.execute(delete(Job).where(Job.instance_id == head.id, Job.kind == "retry"))
         ctx.log("incident_resolved")
 
     # -- write verbs -----------------------------------------------------------------------
@@ -412,7 +457,7 @@ class Engine(Queries):
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
             row = Instance(definition_id=d.id, process_id=d.process_id, business_key=key, status="running",
-                           version=1, state=self.serializer.dump_state(workflow), summary={},
+                           version=1, state="", summary={},
                            started_by=actor.username, created_at=now, updated_at=now)
             s.add(row)
             s.flush()
@@ -444,29 +489,34 @@ class Engine(Queries):
         """
         data = _check_data(data or {})
 
+        seen: dict[str, Any] = {}
+
         def find(s: Session) -> int:
-            ht = s.get(HumanTask, task_id)
+            ht = s.execute(_TASK_HEAD, {"tid": task_id}).first()
             if ht is None:
                 raise NotFound("任务不存在")
+            seen["task"] = ht
             return ht.instance_id
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
-            ht = ctx.session.get(HumanTask, task_id, populate_existing=True)
+            ht = seen["task"]
             _check_open(ht)
             _check_may_work(ht, ctx.actor)
-            schema = loaded.forms.get(ht.form) if ht.form else None
-            if schema is not None:
-                forms.validate(schema, data)
+            if ht.form and ht.form in loaded.forms:
+                forms.validate(loaded.forms[ht.form], data)
+            # the row may have changed between the read above and the instance lock
+            done = ctx.session.execute(_COMPLETE_TASK, {
+                "tid": task_id, "me": ctx.actor.username, "groups": sorted(ctx.actor.groups) or [""], "now": ctx.now})
+            if done.rowcount != 1:
+                fresh = ctx.session.get(HumanTask, task_id, populate_existing=True)
+                _check_open(fresh)
+                _check_may_work(fresh, ctx.actor)
+                raise Conflict("任务已被他人处理")
             task = workflow.get_task_from_id(UUID(task_id))
             if task is None or task.state != TaskState.READY:
                 raise Conflict("任务已不在待办状态")
             task.data.update(json.loads(json.dumps(data)))
             task.run()
-            claimed = ht.assignee is None
-            ht.status, ht.completed_at, ht.completed_by = "completed", ctx.now, ctx.actor.username
-            if claimed:
-                ht.assignee = ctx.actor.username
-            ht.draft = None
             ctx.completed.add(task_id)
             ctx.log("task_completed", element_id=ht.element_id, task_id=task_id, data=data)
 
@@ -600,54 +650,52 @@ class Engine(Queries):
         return self._step(instance_id, actor, act, allowed=ACTIVE + ("error", "suspended"))
 
     def suspend(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
+        """Stop an instance from moving until resumed (tasks stay, timers wait)."""
         self._set_status(instance_id, actor, ACTIVE + ("error",), "suspended", "suspended", reason)
 
     def resume(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
+        """Let a suspended instance move again."""
         _require_admin(actor)
         with self.db.write() as s:
-            row = self._lock_instance(s, instance_id)
-            if row.status != "suspended":
+            head = self._lock_instance(s, instance_id)
+            if head.status != "suspended":
                 raise Conflict("流程实例未挂起")
-            loaded = self._definition(s, row.definition_id)
-            workflow = self._take(row, loaded)
+            loaded = self._definition(s, head.definition_id)
+            workflow = self._take(s, head, loaded)
             has_incident = s.scalars(select(Incident.id).where(
-                Incident.instance_id == row.id, Incident.resolved_at.is_(None))).first()
-            row.status = "error" if has_incident else runtime.status_of(workflow)
-            row.updated_at = self.clock.now()
-            s.add(Event(instance_id=row.id, at=self.clock.now(), actor=actor.username, kind="resumed",
+                Incident.instance_id == head.id, Incident.resolved_at.is_(None))).first()
+            self._bump(s, head, status="error" if has_incident else runtime.status_of(workflow),
+                       updated_at=self.clock.now())
+            s.add(Event(instance_id=head.id, at=self.clock.now(), actor=actor.username, kind="resumed",
                         data={"reason": reason} if reason else None))
-            s.flush()
-            version = row.version
-        self._put(instance_id, version, workflow)
+        self._put(instance_id, head.version, workflow)
 
     def terminate(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
         """End an instance for good: open tasks cancelled, timers and subscriptions removed."""
         _require_admin(actor)
         with self.db.write() as s:
-            row = self._lock_instance(s, instance_id)
-            if row.status in ("completed", "terminated"):
+            head = self._lock_instance(s, instance_id)
+            if head.status in ("completed", "terminated"):
                 raise Conflict("流程实例已结束")
             now = self.clock.now()
-            row.status, row.ended_at, row.updated_at = "terminated", now, now
-            s.execute(update(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.status == "open")
+            self._bump(s, head, status="terminated", ended_at=now, updated_at=now)
+            s.execute(update(HumanTask).where(HumanTask.instance_id == head.id, HumanTask.status == "open")
                       .values(status="cancelled", completed_at=now))
-            s.execute(delete(Job).where(Job.instance_id == row.id))
-            s.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == row.id))
-            s.add(Event(instance_id=row.id, at=now, actor=actor.username, kind="terminated",
+            s.execute(delete(Job).where(Job.instance_id == head.id))
+            s.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == head.id))
+            s.add(Event(instance_id=head.id, at=now, actor=actor.username, kind="terminated",
                         data={"reason": reason} if reason else None))
         self._drop(instance_id)
 
     def _set_status(self, instance_id, actor, allowed, status, kind, reason) -> None:
         _require_admin(actor)
         with self.db.write() as s:
-            row = self._lock_instance(s, instance_id)
-            if row.status not in allowed:
-                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(row.status, row.status)}，不能执行此操作")
-            row.status = status
-            row.updated_at = self.clock.now()
-            s.add(Event(instance_id=row.id, at=self.clock.now(), actor=actor.username, kind=kind,
+            head = self._lock_instance(s, instance_id)
+            if head.status not in allowed:
+                raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(head.status, head.status)}，不能执行此操作")
+            self._bump(s, head, status=status, updated_at=self.clock.now())
+            s.add(Event(instance_id=head.id, at=self.clock.now(), actor=actor.username, kind=kind,
                         data={"reason": reason} if reason else None))
-        self._drop(instance_id)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -762,6 +810,17 @@ class Engine(Queries):
             task = workflow.get_task_from_id(UUID(task_id))
             data = dict(task.data) if task is not None else {}
             return schema, json.loads(json.dumps(data, default=str))
+
+
+@lru_cache(maxsize=64)
+def _bump_statement(columns: tuple[str, ...]):
+    unknown = set(columns) - set(_BUMP_COLUMNS)
+    if unknown:
+        raise ValueError(f"not an instance column: {unknown}")
+    return (update(Instance)
+            .where(Instance.id == bindparam("b_id"), Instance.version == bindparam("b_version"))
+            .values(version=Instance.version + 1, **{c: bindparam(f"v_{c}") for c in columns})
+            .execution_options(synchronize_session=False))
 
 
 class _Busy(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -42,6 +44,11 @@ def check_schema(schema: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=512)
+def _validator(schema_text: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_text), format_checker=_FORMAT_CHECKER)
+
+
 def _field_path(error) -> str:
     path = [str(p) for p in error.absolute_path]
     if error.validator == "required":
@@ -60,7 +67,7 @@ def validate(schema: dict, data: Any) -> dict[str, Any]:
     """
     if not isinstance(data, dict):
         raise InvalidInput("表单数据必须是对象", {"_form": "表单数据必须是对象"})
-    validator = Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
+    validator = _validator(json.dumps(schema, sort_keys=True))
     fields: dict[str, str] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = _field_path(error)

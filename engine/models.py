@@ -126,8 +126,6 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
 
-    __mapper_args__ = {"version_id_col": version}
-
 
 class HumanTask(Base):
     """Inbox projection of a READY user task."""

@@ -104,13 +104,24 @@ class InstanceView:
 
 
 @dataclass(frozen=True)
+class TaskRef:
+    """A user task that is open after a step (so a client can go on without a query)."""
+
+    id: str
+    element_id: str
+    name: str
+    group_id: str
+
+
+@dataclass(frozen=True)
 class StepResult:
-    """What a write verb did: the instance's new status and version."""
+    """What a write verb did: the instance's new status and version, and its open tasks."""
 
     instance_id: int
     status: str
     version: int
     incident: IncidentView | None = None
+    open_tasks: tuple[TaskRef, ...] = ()
 
 
 @dataclass(frozen=True)

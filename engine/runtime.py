@@ -152,9 +152,9 @@ def deadline_for(task) -> datetime | None:
     return best
 
 
-def current_data(workflow) -> dict[str, Any]:
+def current_data(workflow, snap: Snapshot | None = None) -> dict[str, Any]:
     """The freshest task data: a READY or WAITING task's, else the workflow's."""
-    ready = ready_user_tasks(workflow)
+    ready = list(snap.ready.values()) if snap is not None else ready_user_tasks(workflow)
     if ready:
         return ready[0].data
     waiting = waiting_catches(workflow)
@@ -175,10 +175,34 @@ def summary_of(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def status_of(workflow) -> str:
-    if workflow.is_completed():
-        return "completed"
-    return "running" if ready_user_tasks(workflow) else "waiting"
+@dataclass
+class Snapshot:
+    """What a workflow waits for: READY user tasks, timers and message catches, by task id."""
+
+    ready: dict[str, Any] = field(default_factory=dict)
+    timers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def snapshot(workflow) -> Snapshot:
+    snap = Snapshot({str(t.id): t for t in ready_user_tasks(workflow)})
+    for task in waiting_catches(workflow):
+        due = timer_due(task)
+        if due is not None:
+            snap.timers[str(task.id)] = (task.task_spec.bpmn_id, due)
+        name = message_name(task)
+        if name:
+            snap.messages[str(task.id)] = (task.task_spec.bpmn_id, name)
+    return snap
+
+
+def status_of(workflow, snap: Snapshot | None = None) -> str:
+    snap = snap or snapshot(workflow)
+    if snap.ready:
+        return "running"
+    if snap.timers or snap.messages or not workflow.is_completed():
+        return "waiting"
+    return "completed"
 
 
 def group_of(task, lanes: dict[str, str]) -> str | None:
