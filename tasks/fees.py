@@ -124,7 +124,7 @@ def _items(items: Any, field: str, lookup: Any) -> list[tuple[str, int, Any]]:
             what = "配件编码" if field == "parts" else "材料编码"
             raise ServiceInputError(f"{field}[{index}].code", f"未知的{what} {code!r}")
         qty = values.parse_quantity(item.get("qty", 1), f"{field}[{index}].qty")
-        found.append((code, qty, record))
+        found.append((record.code, qty, record))
     return found
 
 

@@ -44,15 +44,9 @@ def requisition_parts(*, items: Iterable[Mapping[str, Any]], ref: ReferenceData)
         for p, qty in wanted.values()
     ]
     missing = [
-        {
-            "code": ln["code"],
-            "name": ln["name"],
-            "qty": ln["qty"],
-            "stock": ln["stock"],
-            "shortfall": ln["qty"] - ln["stock"],
-        }
-        for ln in lines
-        if not ln["in_stock"]
+        {"code": p.code, "name": p.name, "qty": qty, "stock": p.stock, "shortfall": qty - p.stock}
+        for p, qty in wanted.values()
+        if qty > p.stock
     ]
     if missing:
         names = "、".join(f"{m['name']}（缺 {m['shortfall']}）" for m in missing)

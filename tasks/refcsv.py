@@ -153,14 +153,14 @@ def _product(row: _Row) -> Product:
 
 def _special_sale(row: _Row) -> SpecialSale:
     return SpecialSale(
-        serial_no=row.convert("serial_no", lambda v: values.serial_no(v)) or "",
+        serial_no=row.convert("serial_no", values.serial_no) or "",
         product_model=row.text("product_model", required=False),
         reason=row.text("reason", required=False),
     )
 
 
 def _contract(row: _Row) -> Contract:
-    serial = row.convert("serial_no", lambda v: values.serial_no(v), required=False) or ""
+    serial = row.convert("serial_no", values.serial_no, required=False) or ""
     phone = row.text("customer_phone", required=False, pattern=PHONE_PATTERN)
     if not serial and not phone and row.ok:
         row.fail("serial_no", "序列号与客户电话至少填一项")
@@ -190,7 +190,7 @@ def _part(row: _Row) -> Part:
 
 
 def _fee(row: _Row) -> FeeItem:
-    order_type = row.convert("order_type", lambda v: values.order_type(v))
+    order_type = row.convert("order_type", values.order_type)
     kind = row.text("kind")
     if kind and kind not in FEE_KINDS:
         row.fail("kind", f"{kind!r} 应为 labour、material 或 travel")
@@ -211,7 +211,7 @@ def _technician(row: _Row) -> Technician:
         name=row.text("name"),
         phone=row.text("phone", required=False, pattern=PHONE_PATTERN),
         station=row.text("station"),
-        zone=row.convert("zone", lambda v: values.zone(v)),
+        zone=row.convert("zone", values.zone),
         skills=frozenset(s.strip() for s in skills if s.strip()),
     )
 

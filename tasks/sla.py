@@ -146,6 +146,8 @@ def late_card_penalty(
 def late_blocks(late: timedelta, settings: Mapping[str, Any] | None = None) -> int:
     """How many started penalty blocks ``late`` spans (0 when not late)."""
     block = hours_setting(settings, "late_card_block_hours")
+    if not block:
+        raise ServiceInputError("late_card_block_hours", "计罚时段必须大于 0 小时")
     return -(-late // block) if late > timedelta(0) else 0
 
 

@@ -40,10 +40,9 @@ def warranty_period(product: Product, policy: Mapping[str, Any] | None = None) -
         raise ServiceInputError("policy", "保修政策应为 品类 → 月数 的对象")
     entry = (policy or {}).get(product.category)
     if entry is None:
-        whole = product.warranty_months
         return WarrantyPeriod(
-            parts_months=_first(product.parts_warranty_months, whole),
-            labour_months=_first(product.labour_warranty_months, whole),
+            parts_months=_first(product.parts_warranty_months, product.warranty_months),
+            labour_months=_first(product.labour_warranty_months, product.warranty_months),
         )
     if not isinstance(entry, Mapping):
         entry = {"months": entry}
@@ -111,6 +110,8 @@ def check_warranty(
     product = ref.product(product_model) if isinstance(product_model, str) else None
     if product is None:
         raise ServiceInputError("product_model", f"未知的产品型号 {product_model!r}")
+    if customer_phone is not None and not isinstance(customer_phone, str):
+        raise ServiceInputError("customer_phone", f"客户电话 {customer_phone!r} 应为文本")
     today = values.local_date(now)
     asked_on = values.optional_date(request_date, "request_date") or today
     bought_on = values.optional_date(purchase_date, "purchase_date")

@@ -177,6 +177,7 @@ def test_serial_number_is_normalized_to_upper_case(ref, now):
         ({"purchase_date": "2025-06-20", "request_date": "2025-06-10"}, "purchase_date"),
         ({"request_date": "30/06/2025"}, "request_date"),
         ({"order_type": "fix"}, "order_type"),
+        ({"customer_phone": 13800000000}, "customer_phone"),
         ({"purchase_date": "2025-01-01", "policy": ["电视", 12]}, "policy"),
         ({"purchase_date": "2025-01-01", "policy": {"电视": -1}}, "policy"),
         ({"purchase_date": "2025-01-01", "policy": {"电视": "十二"}}, "policy"),
