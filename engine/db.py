@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///instance/paigong.sqlite3"
@@ -29,6 +29,8 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # fewer, larger checkpoints: each one syncs the database file
+        cur.execute("PRAGMA wal_autocheckpoint=8000")
         cur.close()
 
     @event.listens_for(eng, "begin")
@@ -72,6 +74,12 @@ class Database:
         """One write transaction: commits on success, rolls back on any exception."""
         with self._writer.begin() as session:
             yield session
+
+    @contextmanager
+    def step(self) -> Iterator[Connection]:
+        """One write transaction on a plain connection (the engine's hot path; no ORM session)."""
+        with self.write_engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -36,7 +36,7 @@ from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.models import (
     Definition, Event, HumanTask, Incident, Instance, Job, MessageSubscription, Outbox,
 )
-from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, StepResult, TaskRef
+from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, IncidentView, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
 from engine.spiff import ScriptEngine, StateSerializer
 from engine import views
@@ -57,7 +57,7 @@ _COMPLETE_TASK = (
     update(HumanTask)
     .where(HumanTask.id == bindparam("tid"), HumanTask.status == "open",
            or_(HumanTask.assignee == bindparam("me"),
-               and_(HumanTask.assignee.is_(None), HumanTask.group_id.in_(bindparam("groups", expanding=True)))))
+               and_(HumanTask.assignee.is_(None), bindparam("in_group"))))
     .values(status="completed", completed_at=bindparam("now"), completed_by=bindparam("me"),
             assignee=func.coalesce(HumanTask.assignee, bindparam("me")), draft=None)
     .execution_options(synchronize_session=False)
@@ -120,7 +120,7 @@ class Engine(Queries):
         self.serializer = StateSerializer()
         self.script_engine = ScriptEngine(self.clock.now, ref, script_time_limit)
         self._definitions: dict[int, _Loaded] = {}
-        self._cache: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[int, BpmnWorkflow, runtime.Snapshot]] = OrderedDict()
         self._cache_size = cache_size
         self._fresh: dict[int, BpmnWorkflow] = {}  # started in this transaction, not yet stored
         self._lock = threading.Lock()
@@ -170,7 +170,8 @@ class Engine(Queries):
     def _definition(self, session: Session, definition_id: int) -> _Loaded:
         loaded = self._definitions.get(definition_id)
         if loaded is None:
-            d = session.get(Definition, definition_id)
+            d = session.execute(select(Definition.spec, Definition.sources, Definition.meta, Definition.version,
+                                       Definition.process_id).where(Definition.id == definition_id)).first()
             if d is None:
                 raise NotFound(f"流程定义 {definition_id} 不存在")
             spec, subs = self.serializer.load_spec(d.spec)
@@ -181,9 +182,9 @@ class Engine(Queries):
             self._definitions[definition_id] = loaded
         return loaded
 
-    def _latest_definition(self, session: Session, process_id: str) -> Definition:
-        d = session.scalars(
-            select(Definition).where(Definition.process_id == process_id)
+    def _latest_definition(self, session: Session, process_id: str):
+        d = session.execute(
+            select(Definition.id, Definition.process_id, Definition.version).where(Definition.process_id == process_id)
             .order_by(Definition.version.desc()).limit(1)
         ).first()
         if d is None:
@@ -192,15 +193,14 @@ class Engine(Queries):
 
     # -- instance cache --------------------------------------------------------------------
 
-    def _take(self, s: Session, head: "_Head", loaded: _Loaded) -> BpmnWorkflow:
+    def _take(self, s: Session, head: "_Head", loaded: _Loaded) -> tuple[BpmnWorkflow, runtime.Snapshot]:
+        """The workflow at the row's version and what it waits for (from the cache when current)."""
         with self._lock:
             cached = self._cache.pop(head.id, None)
         if cached is not None and cached[0] == head.version:
-            workflow = cached[1]
-        else:
-            workflow = self._load_stored(s, head, loaded)
-        workflow.script_engine = self.script_engine
-        return workflow
+            return cached[1], cached[2]
+        workflow = self._load_stored(s, head, loaded)
+        return workflow, runtime.snapshot(workflow)
 
     def _load_stored(self, s: Session, head: "_Head", loaded: _Loaded) -> BpmnWorkflow:
         state = s.execute(_STATE, {"iid": head.id}).scalar()
@@ -208,9 +208,10 @@ class Engine(Queries):
         workflow.script_engine = self.script_engine
         return workflow
 
-    def _put(self, instance_id: int, version: int, workflow: BpmnWorkflow) -> None:
+    def _put(self, instance_id: int, version: int, workflow: BpmnWorkflow,
+             snap: runtime.Snapshot | None = None) -> None:
         with self._lock:
-            self._cache[instance_id] = (version, workflow)
+            self._cache[instance_id] = (version, workflow, snap or runtime.snapshot(workflow))
             self._cache.move_to_end(instance_id)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -269,7 +270,7 @@ class Engine(Queries):
             raise
 
     def _attempt(self, instance_id, actor, action, allowed, find, now, stop_at: EngineFailure | None):
-        with self._timers_on(now), self.db.write() as s:
+        with self._timers_on(now), self.db.step() as s:
             if find is not None:
                 instance_id = find(s)
             head = self._lock_instance(s, instance_id)
@@ -279,14 +280,17 @@ class Engine(Queries):
             fresh = self._fresh.pop(head.id, None) if stop_at is None else None
             if fresh is not None:
                 workflow, before = fresh, runtime.Snapshot()
+            elif stop_at is None:
+                workflow, before = self._take(s, head, loaded)
             else:
-                workflow = self._take(s, head, loaded) if stop_at is None else self._load_stored(s, head, loaded)
+                workflow = self._load_stored(s, head, loaded)
                 before = runtime.snapshot(workflow)
+            workflow.script_engine = self.script_engine
             ctx = StepContext(s, head, loaded.meta, actor, now)
             action(workflow, ctx, loaded)
-            result = self._run_and_save(s, head, workflow, ctx, stop_at, before)
+            result, after = self._run_and_save(s, head, workflow, ctx, stop_at, before)
         # only committed states enter the cache: (id, version) then names exactly one state
-        self._put(result.instance_id, result.version, workflow)
+        self._put(result.instance_id, result.version, workflow, after)
         return result
 
     def _run_and_save(self, s: Session, head: "_Head", workflow, ctx: StepContext,
@@ -307,8 +311,8 @@ class Engine(Queries):
             if head.status == "error":
                 self._resolve_incidents(s, head, ctx)
         self._project(s, head, workflow, ctx, runner, status, before, after)
-        return StepResult(head.id, head.status, head.version, views.incident(incident) if incident else None,
-                          tuple(ctx.open_tasks))
+        result = StepResult(head.id, head.status, head.version, incident, tuple(ctx.open_tasks))
+        return result, after
 
     def _project(self, s: Session, head: "_Head", workflow, ctx: StepContext, runner: Runner, status: str,
                  before: runtime.Snapshot, after: runtime.Snapshot) -> None:
@@ -409,25 +413,26 @@ class Engine(Queries):
         else:
             ctx.log("event_unhandled", data={"type": kind, "name": getattr(definition, "name", None)})
 
-    def _record_incident(self, s: Session, head: "_Head", failure: EngineFailure, ctx: StepContext) -> Incident:
-        open_incident = s.scalars(select(Incident).where(
+    def _record_incident(self, s, head: "_Head", failure: EngineFailure, ctx: StepContext) -> IncidentView:
+        existing = s.execute(select(Incident.id, Incident.attempts, Incident.created_at).where(
             Incident.instance_id == head.id, Incident.resolved_at.is_(None),
             Incident.element_id == failure.element_id)).first()
-        if open_incident is not None:
-            open_incident.attempts += 1
-            open_incident.message = failure.message
-            open_incident.traceback = failure.trace
-            incident = open_incident
+        if existing is not None:
+            incident_id, attempts, created = existing.id, existing.attempts + 1, existing.created_at
+            s.execute(update(Incident).where(Incident.id == incident_id)
+                      .values(attempts=attempts, message=failure.message, traceback=failure.trace))
         else:
-            incident = Incident(instance_id=head.id, element_id=failure.element_id, element_name=failure.element_name,
-                                message=failure.message, traceback=failure.trace, attempts=1, created_at=ctx.now)
-            s.add(incident)
-        if incident.attempts <= failure.retries:
-            delay = timedelta(seconds=30 * (failure.backoff ** (incident.attempts - 1)))
-            s.add(Job(instance_id=head.id, kind="retry", element_id=failure.element_id, due_at=ctx.now + delay))
+            attempts, created = 1, ctx.now
+            incident_id = s.execute(Incident.__table__.insert().returning(Incident.id).values(
+                instance_id=head.id, element_id=failure.element_id, element_name=failure.element_name,
+                message=failure.message, traceback=failure.trace, attempts=1, created_at=ctx.now)).scalar()
+        if attempts <= failure.retries:
+            delay = timedelta(seconds=30 * (failure.backoff ** (attempts - 1)))
+            s.execute(Job.__table__.insert().values(instance_id=head.id, kind="retry", element_id=failure.element_id,
+                                                     due_at=ctx.now + delay, status="pending", attempts=0))
         ctx.log("incident", element_id=failure.element_id, data={"message": failure.message[:2000]})
-        s.flush()
-        return incident
+        return IncidentView(incident_id, head.id, failure.element_id, failure.element_name, failure.message,
+                            failure.trace, attempts, created, None)
 
     def _resolve_incidents(self, s: Session, head: "_Head", ctx: StepContext) -> None:
         s.execute(update(Incident).where(Incident.instance_id == head.id, Incident.resolved_at.is_(None))
@@ -456,17 +461,14 @@ class Engine(Queries):
             workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
-            row = Instance(definition_id=d.id, process_id=d.process_id, business_key=key, status="running",
-                           version=1, state="", summary={},
-                           started_by=actor.username, created_at=now, updated_at=now)
-            s.add(row)
-            s.flush()
-            s.add(Event(instance_id=row.id, at=now, actor=actor.username, kind="started",
-                        data={"process_id": process_id, "version": d.version}))
-            s.flush()
-            self._fresh[row.id] = workflow
-            created["id"] = row.id
-            return row.id
+            new_id = s.execute(Instance.__table__.insert().returning(Instance.id).values(
+                definition_id=d.id, process_id=d.process_id, business_key=key, status="running", version=1,
+                state="", summary={}, started_by=actor.username, created_at=now, updated_at=now)).scalar()
+            s.execute(Event.__table__.insert().values(instance_id=new_id, at=now, actor=actor.username, kind="started",
+                                                      data={"process_id": process_id, "version": d.version}))
+            self._fresh[new_id] = workflow
+            created["id"] = new_id
+            return new_id
 
         def nothing(workflow, ctx, loaded) -> None:
             return None
@@ -504,11 +506,11 @@ class Engine(Queries):
             _check_may_work(ht, ctx.actor)
             if ht.form and ht.form in loaded.forms:
                 forms.validate(loaded.forms[ht.form], data)
-            # the row may have changed between the read above and the instance lock
+            # assignee may have changed since the read above (group_id never does): re-check in the UPDATE
             done = ctx.session.execute(_COMPLETE_TASK, {
-                "tid": task_id, "me": ctx.actor.username, "groups": sorted(ctx.actor.groups) or [""], "now": ctx.now})
+                "tid": task_id, "me": ctx.actor.username, "in_group": ht.group_id in ctx.actor.groups, "now": ctx.now})
             if done.rowcount != 1:
-                fresh = ctx.session.get(HumanTask, task_id, populate_existing=True)
+                fresh = ctx.session.execute(_TASK_HEAD, {"tid": task_id}).first()
                 _check_open(fresh)
                 _check_may_work(fresh, ctx.actor)
                 raise Conflict("任务已被他人处理")
@@ -598,7 +600,7 @@ class Engine(Queries):
         payload = _check_data(payload or {})
 
         def find(s: Session) -> int:
-            sub = s.scalars(select(MessageSubscription).where(
+            sub = s.execute(select(MessageSubscription.instance_id).where(
                 MessageSubscription.message_name == name, MessageSubscription.business_key == business_key)
                 .order_by(MessageSubscription.id).limit(1)).first()
             if sub is None:
@@ -661,14 +663,14 @@ class Engine(Queries):
             if head.status != "suspended":
                 raise Conflict("流程实例未挂起")
             loaded = self._definition(s, head.definition_id)
-            workflow = self._take(s, head, loaded)
+            workflow, snap = self._take(s, head, loaded)
             has_incident = s.scalars(select(Incident.id).where(
                 Incident.instance_id == head.id, Incident.resolved_at.is_(None))).first()
             self._bump(s, head, status="error" if has_incident else runtime.status_of(workflow),
                        updated_at=self.clock.now())
             s.add(Event(instance_id=head.id, at=self.clock.now(), actor=actor.username, kind="resumed",
                         data={"reason": reason} if reason else None))
-        self._put(instance_id, head.version, workflow)
+        self._put(instance_id, head.version, workflow, snap)
 
     def terminate(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
         """End an instance for good: open tasks cancelled, timers and subscriptions removed."""
@@ -734,17 +736,17 @@ class Engine(Queries):
         claimed: dict[str, Any] = {}
 
         def find(s: Session) -> int:
-            q = select(Job).where(Job.id == job_id, Job.status == "pending")
+            q = select(Job.id, Job.instance_id, Job.kind).where(Job.id == job_id, Job.status == "pending")
             if not self.db.is_sqlite:
                 q = q.with_for_update(skip_locked=True)
-            job = s.scalars(q).first()
+            job = s.execute(q).first()
             if job is None:
                 raise _Busy()
             if not self.db.is_sqlite and self._lock_instance(s, job.instance_id, skip_locked=True) is None:
                 raise _Busy()
             claimed["kind"] = job.kind
             if job.kind == "retry":
-                s.delete(job)
+                s.execute(delete(Job).where(Job.id == job.id))
             return job.instance_id
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
