@@ -7,13 +7,13 @@ in tests fire on the fake clock without sleeping.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock:
@@ -27,7 +27,7 @@ class FakeClock(Clock):
     """A clock that stands still until moved."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+        self.current = start or datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.current

@@ -6,9 +6,9 @@ writers queue instead of failing on a lock upgrade; reads use plain deferred tra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -53,7 +53,7 @@ class Database:
     read_engine: Engine
 
     @classmethod
-    def connect(cls, url: str | None = None) -> "Database":
+    def connect(cls, url: str | None = None) -> Database:
         url = url or DEFAULT_URL
         if url.startswith("sqlite"):
             _ensure_sqlite_dir(url)

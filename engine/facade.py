@@ -12,35 +12,41 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import lru_cache
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.orm import Session
-from sqlalchemy.exc import OperationalError
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from engine import clock as clockmod
-from engine import forms, identity, runtime
+from engine import forms, identity, runtime, views
 from engine.clock import Clock
 from engine.db import Database
 from engine.deploy import Validator, read_directory
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.models import (
-    Definition, Event, HumanTask, Incident, Instance, Job, MessageSubscription, Outbox,
+    Definition,
+    Event,
+    HumanTask,
+    Incident,
+    Instance,
+    Job,
+    MessageSubscription,
+    Outbox,
 )
+from engine.queries import Queries
 from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, IncidentView, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
 from engine.spiff import ScriptEngine, StateSerializer
-from engine import views
-from engine.queries import Queries
 
 ACTIVE = ("running", "waiting")
 
@@ -193,7 +199,7 @@ class Engine(Queries):
 
     # -- instance cache --------------------------------------------------------------------
 
-    def _take(self, s: Session, head: "_Head", loaded: _Loaded) -> tuple[BpmnWorkflow, runtime.Snapshot]:
+    def _take(self, s: Session, head: _Head, loaded: _Loaded) -> tuple[BpmnWorkflow, runtime.Snapshot]:
         """The workflow at the row's version and what it waits for (from the cache when current)."""
         with self._lock:
             cached = self._cache.pop(head.id, None)
@@ -202,7 +208,7 @@ class Engine(Queries):
         workflow = self._load_stored(s, head, loaded)
         return workflow, runtime.snapshot(workflow)
 
-    def _load_stored(self, s: Session, head: "_Head", loaded: _Loaded) -> BpmnWorkflow:
+    def _load_stored(self, s: Session, head: _Head, loaded: _Loaded) -> BpmnWorkflow:
         state = s.execute(_STATE, {"iid": head.id}).scalar()
         workflow = self.serializer.load_state(state, loaded.spec, loaded.subprocess_specs)
         workflow.script_engine = self.script_engine
@@ -230,7 +236,7 @@ class Engine(Queries):
         finally:
             clockmod.deactivate(token)
 
-    def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> "_Head | None":
+    def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> _Head | None:
         """Lock the instance row (PostgreSQL) and read its small columns, not its state."""
         q = _LOCK if self.db.is_sqlite else (_LOCK_PG_SKIP if skip_locked else _LOCK_PG)
         found = s.execute(q, {"iid": instance_id}).first()
@@ -240,7 +246,7 @@ class Engine(Queries):
             raise NotFound(f"流程实例 {instance_id} 不存在")
         return _Head(*found)
 
-    def _bump(self, s: Session, head: "_Head", **values) -> None:
+    def _bump(self, s: Session, head: _Head, **values) -> None:
         """Write the instance row with ``version + 1``; a lost race is a :class:`Conflict`."""
         done = s.execute(_bump_statement(tuple(sorted(values))),
                          {"b_id": head.id, "b_version": head.version, **{f"v_{k}": v for k, v in values.items()}})
@@ -293,7 +299,7 @@ class Engine(Queries):
         self._put(result.instance_id, result.version, workflow, after)
         return result
 
-    def _run_and_save(self, s: Session, head: "_Head", workflow, ctx: StepContext,
+    def _run_and_save(self, s: Session, head: _Head, workflow, ctx: StepContext,
                       stop_at: EngineFailure | None, before: runtime.Snapshot) -> StepResult:
         runner = Runner(stop_at=(stop_at.spec_name, stop_at.occurrence) if stop_at else None)
         stopped = False
@@ -314,7 +320,7 @@ class Engine(Queries):
         result = StepResult(head.id, head.status, head.version, incident, tuple(ctx.open_tasks))
         return result, after
 
-    def _project(self, s: Session, head: "_Head", workflow, ctx: StepContext, runner: Runner, status: str,
+    def _project(self, s: Session, head: _Head, workflow, ctx: StepContext, runner: Runner, status: str,
                  before: runtime.Snapshot, after: runtime.Snapshot) -> None:
         values: dict[str, Any] = dict(state=self.serializer.dump_state(workflow), status=status, updated_at=ctx.now)
         if status == "completed" and head.ended_at is None:
@@ -339,7 +345,7 @@ class Engine(Queries):
                 dict(instance_id=head.id, at=ctx.now, actor=ctx.actor.username, **e) for e in ctx.events
             ])
 
-    def _sync_tasks(self, s: Session, head: "_Head", ctx: StepContext, before, after) -> None:
+    def _sync_tasks(self, s: Session, head: _Head, ctx: StepContext, before, after) -> None:
         gone = [tid for tid in before.ready if tid not in after.ready and tid not in ctx.completed]
         if gone:
             s.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
@@ -380,8 +386,8 @@ class Engine(Queries):
         except Exception:
             return None  # an unset variable leaves the task unassigned / without due time
 
-    def _sync_waits(self, s: Session, head: "_Head", before, after) -> None:
-        for task_id, (element_id, due) in before.timers.items():
+    def _sync_waits(self, s: Session, head: _Head, before, after) -> None:
+        for task_id, (_element, due) in before.timers.items():
             if task_id not in after.timers:
                 s.execute(delete(Job).where(Job.instance_id == head.id, Job.task_id == task_id, Job.kind == "timer"))
             elif after.timers[task_id][1] != due:
@@ -401,7 +407,7 @@ class Engine(Queries):
         if subs:
             s.execute(MessageSubscription.__table__.insert(), subs)
 
-    def _emit(self, s: Session, head: "_Head", event, ctx: StepContext) -> None:
+    def _emit(self, s: Session, head: _Head, event, ctx: StepContext) -> None:
         definition = event.event_definition
         kind = type(definition).__name__
         payload = event.payload if isinstance(event.payload, dict) else {"value": event.payload}
@@ -413,7 +419,7 @@ class Engine(Queries):
         else:
             ctx.log("event_unhandled", data={"type": kind, "name": getattr(definition, "name", None)})
 
-    def _record_incident(self, s, head: "_Head", failure: EngineFailure, ctx: StepContext) -> IncidentView:
+    def _record_incident(self, s, head: _Head, failure: EngineFailure, ctx: StepContext) -> IncidentView:
         existing = s.execute(select(Incident.id, Incident.attempts, Incident.created_at).where(
             Incident.instance_id == head.id, Incident.resolved_at.is_(None),
             Incident.element_id == failure.element_id)).first()
@@ -434,7 +440,7 @@ class Engine(Queries):
         return IncidentView(incident_id, head.id, failure.element_id, failure.element_name, failure.message,
                             failure.trace, attempts, created, None)
 
-    def _resolve_incidents(self, s: Session, head: "_Head", ctx: StepContext) -> None:
+    def _resolve_incidents(self, s: Session, head: _Head, ctx: StepContext) -> None:
         s.execute(update(Incident).where(Incident.instance_id == head.id, Incident.resolved_at.is_(None))
                   .values(resolved_at=ctx.now, resolved_by=ctx.actor.username))
         s.execute(delete(Job).where(Job.instance_id == head.id, Job.kind == "retry"))
@@ -887,15 +893,14 @@ def _require_admin(actor: Actor) -> None:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    from datetime import timezone
 
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _short(value: Any) -> str | None:

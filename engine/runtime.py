@@ -8,7 +8,7 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -120,7 +120,7 @@ def timer_due(task) -> datetime | None:
         if value is None:
             return None
     when = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
-    return when.astimezone(timezone.utc) if when else None
+    return when.astimezone(UTC) if when else None
 
 
 def message_name(task) -> str | None:

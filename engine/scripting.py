@@ -13,7 +13,7 @@ import ast
 import math
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -152,7 +152,7 @@ def _bounded_range(*args):
 
 def _now_iso() -> str:
     # Bound at run time by the engine to its clock (see ScriptEnvironment.bind_clock).
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def add_duration(iso_datetime: str, iso_duration: str) -> str:
@@ -161,7 +161,7 @@ def add_duration(iso_datetime: str, iso_duration: str) -> str:
 
     start = datetime.fromisoformat(iso_datetime)
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     parsed = TimerEventDefinition.parse_iso_duration(iso_duration)
     return (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
 

@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 from engine import scripting
 from tasks import registry
@@ -26,6 +27,7 @@ from tasks import registry
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 STATE_FORMAT = 1  # our envelope around the serializer's own version
+_FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 
 
 class UnsafeXML(ValueError):
@@ -180,14 +182,74 @@ class StateSerializer:
         return spec, subs
 
     def dump_state(self, workflow) -> str:
+        """The workflow's state as JSON text, without its spec.
+
+        Finished tasks do not change, so their JSON is cached on the workflow and reused on
+        the next step; live tasks are written with their full data (not a delta against the
+        parent's), so a script that mutated a shared nested value can never make a reloaded
+        live task differ from the one in memory.
+        """
+        fragments = workflow.__dict__.setdefault("_paigong_fragments", {})
         self.registry._encoder_mode = True
         try:
-            dct = self.registry.convert(workflow)
+            body = self._workflow_json(workflow, fragments, top=True)
         finally:
             self.registry._encoder_mode = False
-        dct.pop("typename", None)
-        envelope = {"format": STATE_FORMAT, "serializer_version": self.version, "workflow": dct}
-        return json.dumps(envelope, cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
+        return f'{{"format":{STATE_FORMAT},"serializer_version":{json.dumps(self.version)},"workflow":{body}}}'
+
+    def _workflow_json(self, workflow, fragments: dict, *, top: bool) -> str:
+        reg = self.registry
+        head: dict[str, Any] = {
+            "data": reg.clean(workflow.data),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "root": str(workflow.task_tree.id),
+        }
+        if top:
+            head["bpmn_events"] = reg.convert(workflow.bpmn_events)
+        else:
+            head["typename"] = "BpmnSubWorkflow"
+            head["parent_task_id"] = str(workflow.parent_task_id)
+            head["spec"] = workflow.spec.name
+        tasks = ",".join(f'"{task_id}":{self._task_json(task, fragments)}' for task_id, task in workflow.tasks.items())
+        parts = [json.dumps(head, cls=self._encoder, ensure_ascii=False)[:-1], f',"tasks":{{{tasks}}}']
+        if top:
+            subs = ",".join(f'"{sub_id}":{self._workflow_json(sub, fragments, top=False)}'
+                            for sub_id, sub in workflow.subprocesses.items())
+            parts.append(f',"subprocesses":{{{subs}}}')
+        parts.append("}")
+        return "".join(parts)
+
+    def _task_json(self, task, fragments: dict) -> str:
+        key = (task.state, task.last_state_change, tuple(task._children), task.triggered)
+        cached = fragments.get(task.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        if task.state & _FINISHED:
+            text = json.dumps(self.registry.convert(task), cls=self._encoder, ensure_ascii=False)
+            fragments[task.id] = (key, text)
+            return text
+        # predicted tasks carry no data yet: their record depends on the key alone
+        cacheable = not task.data and not task.internal_data
+        record = {
+            "id": str(task.id),
+            "parent": str(task._parent) if task._parent is not None else None,
+            "children": [str(c) for c in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task.state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": self.registry.convert(task.internal_data),
+            "data": self.registry.clean(task.data),
+            "delta": {},
+            "typename": "Task",
+        }
+        text = json.dumps(record, cls=self._encoder, ensure_ascii=False)
+        if cacheable:
+            fragments[task.id] = (key, text)
+        return text
 
     def load_state(self, text: str, spec, subprocess_specs):
         envelope = json.loads(text)

@@ -8,8 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine import Database, Engine, FakeClock
-from engine import identity
+from engine import Database, Engine, FakeClock, identity
 from engine.models import Base
 from engine.schema import upgrade
 

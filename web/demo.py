@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine import Engine
-from engine import identity
+from engine import Engine, identity
 
 DEMO_PASSWORD = "paigong123"
 DEMO_USERS = [

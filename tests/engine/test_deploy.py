@@ -7,10 +7,9 @@ import os
 import pytest
 from sqlalchemy import func, select
 
-from engine import DeployError
+from engine import DeployError, scripting
 from engine.models import Definition
 from engine.spiff import ScriptEnvironment
-from engine import scripting
 from tests.conftest import make_engine, make_user
 from tests.engine.conftest import model_dir
 
