@@ -259,11 +259,11 @@ class Engine(Queries):
 
     def _step(self, instance_id: int | None, actor: Actor, action: Callable, *,
               allowed: tuple[str, ...] = ACTIVE, find: Callable | None = None,
-              now: datetime | None = None) -> StepResult:
+              now: datetime | None = None, advance: bool = True) -> StepResult:
         """Run ``action(workflow, ctx, loaded)`` plus engine steps as one transaction (see module doc)."""
         now = now or self.clock.now()
         try:
-            return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=None)
+            return self._attempt(instance_id, actor, action, allowed, find, now, stop_at=None, advance=advance)
         except EngineFailure as failure:
             if instance_id is not None:
                 self._drop(instance_id)
@@ -275,7 +275,8 @@ class Engine(Queries):
                 raise Conflict("工单正被他人处理，请稍后重试") from None
             raise
 
-    def _attempt(self, instance_id, actor, action, allowed, find, now, stop_at: EngineFailure | None):
+    def _attempt(self, instance_id, actor, action, allowed, find, now, stop_at: EngineFailure | None,
+                 advance: bool = True):
         with self._timers_on(now), self.db.step() as s:
             if find is not None:
                 instance_id = find(s)
@@ -283,7 +284,7 @@ class Engine(Queries):
             if head.status not in allowed:
                 raise Conflict(f"流程实例状态为 {views.STATUS_NAMES.get(head.status, head.status)}，不能执行此操作")
             loaded = self._definition(s, head.definition_id)
-            fresh = self._fresh.pop(head.id, None) if stop_at is None else None
+            fresh = self._fresh.pop(head.id, None)  # started in this very transaction
             if fresh is not None:
                 workflow, before = fresh, runtime.Snapshot()
             elif stop_at is None:
@@ -294,22 +295,25 @@ class Engine(Queries):
             workflow.script_engine = self.script_engine
             ctx = StepContext(s, head, loaded.meta, actor, now)
             action(workflow, ctx, loaded)
-            result, after = self._run_and_save(s, head, workflow, ctx, stop_at, before)
+            result, after = self._run_and_save(s, head, workflow, ctx, stop_at, before, advance)
         # only committed states enter the cache: (id, version) then names exactly one state
         self._put(result.instance_id, result.version, workflow, after)
         return result
 
     def _run_and_save(self, s: Session, head: _Head, workflow, ctx: StepContext,
-                      stop_at: EngineFailure | None, before: runtime.Snapshot) -> StepResult:
+                      stop_at: EngineFailure | None, before: runtime.Snapshot, advance: bool = True):
         runner = Runner(stop_at=(stop_at.spec_name, stop_at.occurrence) if stop_at else None)
         stopped = False
         try:
-            runner.run(workflow)
+            if advance:
+                runner.run(workflow)
         except StopBefore:
             stopped = True
         incident = None
         after = runtime.snapshot(workflow)
-        if stopped:
+        if not advance:  # a data repair: the instance stays where and as it is
+            status = head.status
+        elif stopped:
             incident = self._record_incident(s, head, stop_at, ctx)
             status = "error"
         else:
@@ -655,7 +659,7 @@ class Engine(Queries):
                 task.data.update(json.loads(json.dumps(values)))
             ctx.log("variables_changed", data={"values": values, "reason": reason})
 
-        return self._step(instance_id, actor, act, allowed=ACTIVE + ("error", "suspended"))
+        return self._step(instance_id, actor, act, allowed=ACTIVE + ("error", "suspended"), advance=False)
 
     def suspend(self, instance_id: int, *, actor: Actor, reason: str = "") -> None:
         """Stop an instance from moving until resumed (tasks stay, timers wait)."""

@@ -30,10 +30,10 @@ DEMO_USERS = [
 
 DEMO_ORDERS = [
     {"work_order_no": "WO-DEMO-0001", "order_type": "repair", "customer_name": "刘芳", "customer_phone": "13800138001",
-     "address": "上海市浦东新区世纪大道 100 号 1201 室", "zone": "in_city", "product_model": "KFR-35GW",
+     "address": "上海市浦东新区世纪大道 100 号 1201 室", "zone": "in_city", "product_model": "KFR-35GW/NhGd1BAj",
      "serial_no": "AC2024000123", "purchase_date": "2025-08-01", "symptom": "空调不制冷，室外机不转", "channel": "phone"},
     {"work_order_no": "WO-DEMO-0002", "order_type": "install", "customer_name": "陈建国", "customer_phone": "13900139002",
-     "address": "苏州市昆山市前进路 8 号", "zone": "out_of_city", "product_model": "BCD-452WDPF",
+     "address": "苏州市昆山市前进路 8 号", "zone": "out_of_city", "product_model": "BCD-470WDPG",
      "serial_no": "RF2025000456", "purchase_date": "2026-02-20", "symptom": "新购冰箱需上门安装", "channel": "sales_system"},
 ]
 

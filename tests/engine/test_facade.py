@@ -235,3 +235,15 @@ def test_state_survives_a_new_engine_without_the_cache(eng, tech, db, clock):
     with db.read() as s:
         assert s.get(Instance, started.instance_id).version == started.version + 2
     assert count(db, select(func.count()).select_from(Incident)) == 0
+
+
+def test_changing_variables_does_not_move_a_suspended_or_failed_instance(eng, tech):
+    started = eng.start("basic", {"work_order_no": "WO-15"})
+    SERVICE["fail"] = True
+    eng.complete(open_task(eng, tech).id, {"ok": True}, actor=tech)
+    SERVICE["fail"] = False
+    fixed = eng.update_variables(started.instance_id, {"note": "修正"}, actor=ADMIN, reason="补录")
+    assert fixed.status == "error" and SERVICE["calls"] == 1  # the failed call only: nothing runs until retry
+    eng.suspend(started.instance_id, actor=ADMIN)
+    assert eng.update_variables(started.instance_id, {"note": "再改"}, actor=ADMIN, reason="再改").status == "suspended"
+    assert eng.get_instance(started.instance_id).status == "suspended"

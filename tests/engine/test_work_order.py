@@ -116,3 +116,17 @@ def test_an_order_without_purchase_proof_asks_customer_service_first(eng, staff)
                  actor=staff["kefu"])
     assert eng.get_instance(started.instance_id).data["warranty"]["category"] == "C"
     assert only_task(eng, staff["diaodu"], "dispatch")
+
+
+def test_a_failing_warranty_check_at_start_leaves_the_order_in_error_for_an_admin(eng, staff):
+    from engine import Actor
+
+    order = {**ORDER, "product_model": "NO-SUCH-MODEL", "work_order_no": "WO-20260302-0003"}
+    started = eng.start("work_order", order, actor=staff["kefu"])
+    assert started.status == "error"
+    assert started.incident.element_id == "warranty_check" and "product_model" in started.incident.message
+    admin = Actor("boss", frozenset({"admin"}), frozenset({"admin"}))
+    eng.update_variables(started.instance_id, {"product_model": "KFR-35GW/NhGd1BAj"}, actor=admin,
+                         reason="型号录入错误")
+    assert eng.retry(started.instance_id, actor=admin).status == "running"
+    assert only_task(eng, staff["diaodu"], "dispatch").work_order_no == "WO-20260302-0003"
