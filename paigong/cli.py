@@ -74,9 +74,10 @@ def demo_command() -> None:
 def serve_command(host: str, port: int) -> None:
     """Development server on 127.0.0.1:5000."""
     from flask import current_app
+    from werkzeug.serving import run_simple
 
     click.echo(f"paigong 运行于 http://{host}:{port}/")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
 
 @main.command("worker")
