@@ -43,6 +43,7 @@ from engine.models import (
     MessageSubscription,
     Outbox,
 )
+from engine.people import People
 from engine.queries import Queries
 from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, IncidentView, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
@@ -110,7 +111,7 @@ class _Loaded:
     process_id: str
 
 
-class Engine(Queries):
+class Engine(Queries, People):
     """Durable SpiffWorkflow execution over SQLAlchemy.
 
     :param db: the database

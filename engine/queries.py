@@ -9,8 +9,8 @@ from sqlalchemy import and_, func, or_, select
 
 from engine import views
 from engine.errors import NotAllowed, NotFound
-from engine.models import Definition, Event, HumanTask, Incident, Instance, Job
-from engine.results import Actor, InstanceView, Page
+from engine.models import Definition, Event, HumanTask, Incident, Instance, Job, MessageSubscription
+from engine.results import Actor, DiagramView, InstanceView, Page
 
 SORTABLE_TASK_COLUMNS = {
     "due_at": HumanTask.due_at,
@@ -153,6 +153,59 @@ class Queries:
         loaded = self._definition(s, row.definition_id)
         workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
         return json.loads(json.dumps(runtime.current_data(workflow), default=str))
+
+    def diagram(self, instance_id: int) -> DiagramView:
+        """The instance's BPMN with active, completed and failed elements and run counts."""
+        from collections import Counter
+
+        with self.db.read() as s:
+            row = s.get(Instance, instance_id)
+            if row is None:
+                raise NotFound(f"流程实例 {instance_id} 不存在")
+            d = s.get(Definition, row.definition_id)
+            counts = Counter(s.scalars(select(Event.element_id).where(
+                Event.instance_id == instance_id, Event.kind.in_(("element", "task_completed")),
+                Event.element_id.is_not(None))))
+            active = set(s.scalars(select(HumanTask.element_id).where(
+                HumanTask.instance_id == instance_id, HumanTask.status == "open")))
+            active |= set(s.scalars(select(Job.element_id).where(Job.instance_id == instance_id,
+                                                                  Job.element_id.is_not(None))))
+            active |= set(s.scalars(select(MessageSubscription.element_id).where(
+                MessageSubscription.instance_id == instance_id)))
+            failed = set(s.scalars(select(Incident.element_id).where(
+                Incident.instance_id == instance_id, Incident.resolved_at.is_(None))))
+            xml = d.sources.get(d.meta.get("file"), "")
+            return DiagramView(d.process_id, d.version, xml, tuple(sorted(active)), tuple(sorted(counts)),
+                               tuple(sorted(failed)), dict(counts))
+
+    def definition_xml(self, definition_id: int) -> tuple[str, str]:
+        """(file name, BPMN XML) of a deployed definition version."""
+        with self.db.read() as s:
+            d = s.get(Definition, definition_id)
+            if d is None:
+                raise NotFound(f"流程定义 {definition_id} 不存在")
+            name = d.meta.get("file")
+            return name, d.sources.get(name, "")
+
+    def open_orders_like(self, *, phone: str | None = None, serial_no: str | None = None) -> list[dict]:
+        """Running orders with the same customer phone or product serial (duplicate warning)."""
+        conds = []
+        if phone:
+            conds.append(HumanTask.customer_phone == phone)
+        if serial_no:
+            conds.append(HumanTask.serial_no == serial_no)
+        if not conds:
+            return []
+        with self.db.read() as s:
+            ids = set(s.scalars(select(HumanTask.instance_id).where(or_(*conds)).limit(200)))
+            if not ids:
+                return []
+            rows = s.execute(select(Instance.id, Instance.business_key, Instance.status, Instance.summary,
+                                    Instance.created_at).where(Instance.id.in_(ids),
+                                                               Instance.status.in_(("running", "waiting", "error",
+                                                                                    "suspended")))
+                             .order_by(Instance.id.desc())).all()
+            return [dict(r._mapping) for r in rows]
 
     def history(self, instance_id: int) -> list:
         with self.db.read() as s:

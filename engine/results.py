@@ -133,6 +133,29 @@ class Page:
 
 
 @dataclass(frozen=True)
+class UserView:
+    username: str
+    display_name: str
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+    phone: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class DiagramView:
+    """A definition's BPMN XML with what an instance did on it (for the bpmn-js viewer)."""
+
+    process_id: str
+    version: int
+    xml: str
+    active: tuple[str, ...]
+    completed: tuple[str, ...]
+    failed: tuple[str, ...]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who acts: a user with groups and roles, or the system."""
 
