@@ -23,12 +23,13 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine import clock as clockmod
-from engine import forms, identity, runtime, views
+from engine import fastsql, forms, identity, runtime, views
 from engine.clock import Clock
 from engine.db import Database
 from engine.deploy import Validator, read_directory
@@ -58,17 +59,6 @@ _LOCK = select(Instance.id, Instance.status, Instance.version, Instance.definiti
 _LOCK_PG = _LOCK.with_for_update()
 _LOCK_PG_SKIP = _LOCK.with_for_update(skip_locked=True)
 _STATE = select(Instance.state).where(Instance.id == bindparam("iid"))
-_TASK_HEAD = select(HumanTask.id, HumanTask.instance_id, HumanTask.status, HumanTask.assignee, HumanTask.group_id,
-                    HumanTask.form, HumanTask.element_id, HumanTask.completed_by).where(HumanTask.id == bindparam("tid"))
-_COMPLETE_TASK = (
-    update(HumanTask)
-    .where(HumanTask.id == bindparam("tid"), HumanTask.status == "open",
-           or_(HumanTask.assignee == bindparam("me"),
-               and_(HumanTask.assignee.is_(None), bindparam("in_group"))))
-    .values(status="completed", completed_at=bindparam("now"), completed_by=bindparam("me"),
-            assignee=func.coalesce(HumanTask.assignee, bindparam("me")), draft=None)
-    .execution_options(synchronize_session=False)
-)
 _BUMP_COLUMNS = ("state", "status", "updated_at", "summary", "ended_at", "business_key")
 
 
@@ -125,6 +115,7 @@ class Engine(Queries, People):
         self.db = db
         self.clock = clock or Clock()
         self.serializer = StateSerializer()
+        self.fast = fastsql.FastSQL(db.write_engine.dialect.name)
         self.script_engine = ScriptEngine(self.clock.now, ref, script_time_limit)
         self._definitions: dict[int, _Loaded] = {}
         self._cache: OrderedDict[int, tuple[int, BpmnWorkflow, runtime.Snapshot]] = OrderedDict()
@@ -210,7 +201,8 @@ class Engine(Queries, People):
         return workflow, runtime.snapshot(workflow)
 
     def _load_stored(self, s: Session, head: _Head, loaded: _Loaded) -> BpmnWorkflow:
-        state = s.execute(_STATE, {"iid": head.id}).scalar()
+        state = self.fast.one(s, fastsql.STATE, (head.id,))[0] if isinstance(s, Connection) else \
+            s.execute(_STATE, {"iid": head.id}).scalar()
         workflow = self.serializer.load_state(state, loaded.spec, loaded.subprocess_specs)
         workflow.script_engine = self.script_engine
         return workflow
@@ -239,8 +231,11 @@ class Engine(Queries, People):
 
     def _lock_instance(self, s: Session, instance_id: int, *, skip_locked: bool = False) -> _Head | None:
         """Lock the instance row (PostgreSQL) and read its small columns, not its state."""
-        q = _LOCK if self.db.is_sqlite else (_LOCK_PG_SKIP if skip_locked else _LOCK_PG)
-        found = s.execute(q, {"iid": instance_id}).first()
+        if isinstance(s, Connection) and not skip_locked:
+            found = self.fast.one(s, fastsql.LOCK + ("" if self.db.is_sqlite else " FOR UPDATE"), (instance_id,))
+        else:
+            q = _LOCK if self.db.is_sqlite else (_LOCK_PG_SKIP if skip_locked else _LOCK_PG)
+            found = s.execute(q, {"iid": instance_id}).first()
         if found is None:
             if skip_locked:
                 return None
@@ -249,9 +244,13 @@ class Engine(Queries, People):
 
     def _bump(self, s: Session, head: _Head, **values) -> None:
         """Write the instance row with ``version + 1``; a lost race is a :class:`Conflict`."""
-        done = s.execute(_bump_statement(tuple(sorted(values))),
-                         {"b_id": head.id, "b_version": head.version, **{f"v_{k}": v for k, v in values.items()}})
-        if done.rowcount != 1:
+        if isinstance(s, Connection):
+            count = self.fast.bump(s, head.id, head.version, values)
+        else:
+            count = s.execute(_bump_statement(tuple(sorted(values))),
+                              {"b_id": head.id, "b_version": head.version,
+                               **{f"v_{k}": v for k, v in values.items()}}).rowcount
+        if count != 1:
             raise Conflict("工单已被他人同时修改，请刷新后重试")
         head.version += 1
         for key, value in values.items():
@@ -346,7 +345,7 @@ class Engine(Queries, People):
         if ctx.outbox:
             s.execute(Outbox.__table__.insert(), ctx.outbox)
         if ctx.events:
-            s.execute(Event.__table__.insert(), [
+            self.fast.insert_events(s, [
                 dict(instance_id=head.id, at=ctx.now, actor=ctx.actor.username, **e) for e in ctx.events
             ])
 
@@ -381,7 +380,7 @@ class Engine(Queries, People):
             ctx.log("task_created", element_id=bpmn_id, task_id=task_id,
                     data={"assignee": assignee} if assignee else None)
         if rows:
-            s.execute(HumanTask.__table__.insert(), rows)
+            self.fast.insert_tasks(s, rows)
 
     def _evaluate_prop(self, task, expression: str | None):
         if not expression:
@@ -505,11 +504,11 @@ class Engine(Queries, People):
         seen: dict[str, Any] = {}
 
         def find(s: Session) -> int:
-            ht = s.execute(_TASK_HEAD, {"tid": task_id}).first()
+            ht = self.fast.one(s, fastsql.TASK_HEAD, (task_id,))
             if ht is None:
                 raise NotFound("任务不存在")
-            seen["task"] = ht
-            return ht.instance_id
+            seen["task"] = _TaskHead(*ht)
+            return ht[1]
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
             ht = seen["task"]
@@ -518,10 +517,11 @@ class Engine(Queries, People):
             if ht.form and ht.form in loaded.forms:
                 forms.validate(loaded.forms[ht.form], data)
             # assignee may have changed since the read above (group_id never does): re-check in the UPDATE
-            done = ctx.session.execute(_COMPLETE_TASK, {
-                "tid": task_id, "me": ctx.actor.username, "in_group": ht.group_id in ctx.actor.groups, "now": ctx.now})
-            if done.rowcount != 1:
-                fresh = ctx.session.execute(_TASK_HEAD, {"tid": task_id}).first()
+            me = ctx.actor.username
+            done = self.fast.run(ctx.session, fastsql.COMPLETE_TASK, (
+                self.fast.time(ctx.now), me, me, task_id, me, self.fast.flag(ht.group_id in ctx.actor.groups)))
+            if done != 1:
+                fresh = _TaskHead(*self.fast.one(ctx.session, fastsql.TASK_HEAD, (task_id,)))
                 _check_open(fresh)
                 _check_may_work(fresh, ctx.actor)
                 raise Conflict("任务已被他人处理")
@@ -834,6 +834,18 @@ def _bump_statement(columns: tuple[str, ...]):
             .where(Instance.id == bindparam("b_id"), Instance.version == bindparam("b_version"))
             .values(version=Instance.version + 1, **{c: bindparam(f"v_{c}") for c in columns})
             .execution_options(synchronize_session=False))
+
+
+@dataclass
+class _TaskHead:
+    id: str
+    instance_id: int
+    status: str
+    assignee: str | None
+    group_id: str
+    form: str | None
+    element_id: str
+    completed_by: str | None
 
 
 class _Busy(Exception):
