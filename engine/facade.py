@@ -390,26 +390,23 @@ class Engine(Queries, People):
         except Exception:
             return None  # an unset variable leaves the task unassigned / without due time
 
-    def _sync_waits(self, s: Session, head: _Head, before, after) -> None:
+    def _sync_waits(self, s, head: _Head, before, after) -> None:
+        fast = self.fast
         for task_id, (_element, due) in before.timers.items():
             if task_id not in after.timers:
-                s.execute(delete(Job).where(Job.instance_id == head.id, Job.task_id == task_id, Job.kind == "timer"))
+                fast.run(s, fastsql.DELETE_TIMER, (head.id, task_id))
             elif after.timers[task_id][1] != due:
-                s.execute(update(Job).where(Job.instance_id == head.id, Job.task_id == task_id, Job.kind == "timer")
-                          .values(due_at=after.timers[task_id][1], status="pending"))
-        new_jobs = [dict(instance_id=head.id, kind="timer", task_id=tid, element_id=el, due_at=due, status="pending",
-                         attempts=0) for tid, (el, due) in after.timers.items() if tid not in before.timers]
+                fast.run(s, fastsql.MOVE_TIMER, (fast.time(after.timers[task_id][1]), head.id, task_id))
+        new_jobs = [(head.id, tid, element_id, fast.time(due))
+                    for tid, (element_id, due) in after.timers.items() if tid not in before.timers]
         if new_jobs:
-            s.execute(Job.__table__.insert(), new_jobs)
+            fast.many(s, fastsql.NEW_TIMER, new_jobs)
         old, new = set(before.messages.values()), set(after.messages.values())
         for element_id, name in old - new:
-            s.execute(delete(MessageSubscription).where(
-                MessageSubscription.instance_id == head.id, MessageSubscription.element_id == element_id,
-                MessageSubscription.message_name == name))
-        subs = [dict(instance_id=head.id, message_name=name, business_key=head.business_key, element_id=element_id)
-                for element_id, name in new - old]
+            fast.run(s, fastsql.DELETE_SUBSCRIPTION, (head.id, element_id, name))
+        subs = [(head.id, name, head.business_key, element_id) for element_id, name in new - old]
         if subs:
-            s.execute(MessageSubscription.__table__.insert(), subs)
+            fast.many(s, fastsql.NEW_SUBSCRIPTION, subs)
 
     def _emit(self, s: Session, head: _Head, event, ctx: StepContext) -> None:
         definition = event.event_definition
@@ -466,16 +463,19 @@ class Engine(Queries, People):
         def find(s: Session) -> int:
             if "id" in created:
                 return created["id"]
-            d = self._latest_definition(s, process_id)
-            loaded = self._definition(s, d.id)
+            latest = self.fast.one(s, fastsql.LATEST_DEFINITION, (process_id,))
+            if latest is None:
+                raise NotFound(f"流程 {process_id} 尚未部署")
+            definition_id, _process, version = latest
+            loaded = self._definition(s, definition_id)
             workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
-            new_id = s.execute(Instance.__table__.insert().returning(Instance.id).values(
-                definition_id=d.id, process_id=d.process_id, business_key=key, status="running", version=1,
-                state="", summary={}, started_by=actor.username, created_at=now, updated_at=now)).scalar()
-            s.execute(Event.__table__.insert().values(instance_id=new_id, at=now, actor=actor.username, kind="started",
-                                                      data={"process_id": process_id, "version": d.version}))
+            stamp = self.fast.time(now)
+            new_id = self.fast.one(s, fastsql.NEW_INSTANCE,
+                                   (definition_id, process_id, key, actor.username, stamp, stamp))[0]
+            self.fast.insert_events(s, [dict(instance_id=new_id, at=now, actor=actor.username, kind="started",
+                                             data={"process_id": process_id, "version": version})])
             self._fresh[new_id] = workflow
             created["id"] = new_id
             return new_id

@@ -25,6 +25,19 @@ COMPLETE_TASK = ("UPDATE human_task SET status = 'completed', completed_at = ?, 
 TASK_COLUMNS = ("id", "instance_id", "process_id", "element_id", "name", "group_id", "assignee", "status", "form",
                 "due_at", "created_at", "work_order_no", "order_type", "zone", "customer_name", "customer_phone",
                 "product_model", "serial_no")
+LATEST_DEFINITION = ("SELECT id, process_id, version FROM process_definition WHERE process_id = ? "
+                     "ORDER BY version DESC LIMIT 1")
+NEW_INSTANCE = ("INSERT INTO process_instance (definition_id, process_id, business_key, status, version, state, "
+                "summary, started_by, created_at, updated_at) VALUES (?, ?, ?, 'running', 1, '', '{}', ?, ?, ?) "
+                "RETURNING id")
+DELETE_TIMER = "DELETE FROM job WHERE instance_id = ? AND task_id = ? AND kind = 'timer'"
+MOVE_TIMER = "UPDATE job SET due_at = ?, status = 'pending' WHERE instance_id = ? AND task_id = ? AND kind = 'timer'"
+NEW_TIMER = ("INSERT INTO job (instance_id, kind, task_id, element_id, due_at, status, attempts) "
+             "VALUES (?, 'timer', ?, ?, ?, 'pending', 0)")
+DELETE_SUBSCRIPTION = ("DELETE FROM message_subscription WHERE instance_id = ? AND element_id = ? "
+                       "AND message_name = ?")
+NEW_SUBSCRIPTION = ("INSERT INTO message_subscription (instance_id, message_name, business_key, element_id) "
+                    "VALUES (?, ?, ?, ?)")
 EVENT_COLUMNS = ("instance_id", "at", "actor", "kind", "element_id", "task_id", "data")
 
 
