@@ -33,9 +33,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA wal_autocheckpoint=8000")
         cur.close()
 
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(eng, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.connection.dbapi_connection.execute(statement)
 
     return eng
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -132,7 +133,9 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_task_group_open", "group_id", "status", "due_at"),
         Index("ix_task_assignee_open", "assignee", "status", "due_at"),
-        Index("ix_task_done_by", "completed_by", "completed_at"),
+        # only finished tasks are looked up by who finished them: no index entry while open
+        Index("ix_task_done_by", "completed_by", "completed_at",
+              sqlite_where=text("status = 'completed'"), postgresql_where=text("status = 'completed'")),
         Index("ix_task_instance", "instance_id", "status"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the spiff task id

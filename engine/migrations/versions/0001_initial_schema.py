@@ -141,7 +141,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_human_task_serial_no'), ['serial_no'], unique=False)
         batch_op.create_index(batch_op.f('ix_human_task_work_order_no'), ['work_order_no'], unique=False)
         batch_op.create_index('ix_task_assignee_open', ['assignee', 'status', 'due_at'], unique=False)
-        batch_op.create_index('ix_task_done_by', ['completed_by', 'completed_at'], unique=False)
+        batch_op.create_index('ix_task_done_by', ['completed_by', 'completed_at'], unique=False,
+                              sqlite_where=sa.text("status = 'completed'"),
+                              postgresql_where=sa.text("status = 'completed'"))
         batch_op.create_index('ix_task_group_open', ['group_id', 'status', 'due_at'], unique=False)
         batch_op.create_index('ix_task_instance', ['instance_id', 'status'], unique=False)
 
