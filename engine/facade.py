@@ -340,8 +340,8 @@ class Engine(Queries, People):
         self._sync_waits(s, head, before, after)
         for event in workflow.get_events():
             self._emit(s, head, event, ctx)
-        for element_id, task_id in runner.ran:
-            ctx.log("element", element_id=element_id, task_id=task_id)
+        if runner.ran:  # one row per step; history() shows one event per element
+            ctx.log("elements", data={"ran": [list(pair) for pair in runner.ran]})
         if ctx.outbox:
             s.execute(Outbox.__table__.insert(), ctx.outbox)
         if ctx.events:

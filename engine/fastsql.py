@@ -109,5 +109,7 @@ class FastSQL:
     def insert_events(self, conn, rows: list[dict[str, Any]]) -> None:
         marks = ", ".join("?" for _ in EVENT_COLUMNS)
         sql = f"INSERT INTO event ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})"
-        self.many(conn, sql, [(r["instance_id"], self.time(r["at"]), r["actor"], r["kind"], r.get("element_id"),
-                               r.get("task_id"), self.json(r.get("data"))) for r in rows])
+        stamps: dict[datetime, Any] = {}
+        self.many(conn, sql, [(r["instance_id"], stamps.get(r["at"]) or stamps.setdefault(r["at"], self.time(r["at"])),
+                               r["actor"], r["kind"], r.get("element_id"), r.get("task_id"), self.json(r.get("data")))
+                              for r in rows])

@@ -163,9 +163,13 @@ class Queries:
             if row is None:
                 raise NotFound(f"流程实例 {instance_id} 不存在")
             d = s.get(Definition, row.definition_id)
-            counts = Counter(s.scalars(select(Event.element_id).where(
-                Event.instance_id == instance_id, Event.kind.in_(("element", "task_completed")),
-                Event.element_id.is_not(None))))
+            counts: Counter = Counter()
+            for kind, element_id, data in s.execute(select(Event.kind, Event.element_id, Event.data).where(
+                    Event.instance_id == instance_id, Event.kind.in_(("elements", "task_completed")))):
+                if kind == "elements":
+                    counts.update(ran[0] for ran in (data or {}).get("ran", ()))
+                elif element_id:
+                    counts[element_id] += 1
             active = set(s.scalars(select(HumanTask.element_id).where(
                 HumanTask.instance_id == instance_id, HumanTask.status == "open")))
             active |= set(s.scalars(select(Job.element_id).where(Job.instance_id == instance_id,
@@ -208,9 +212,12 @@ class Queries:
             return [dict(r._mapping) for r in rows]
 
     def history(self, instance_id: int) -> list:
+        """The audit log of one instance, oldest first (engine elements one event each)."""
         with self.db.read() as s:
-            return [views.event(e) for e in s.scalars(
-                select(Event).where(Event.instance_id == instance_id).order_by(Event.id))]
+            out = []
+            for e in s.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.id)):
+                out.extend(views.events(e))
+            return out
 
     def list_instances(self, flt: InstanceFilter = InstanceFilter()) -> Page:
         conds = []

@@ -38,5 +38,13 @@ def event(e: m.Event) -> r.EventView:
     return r.EventView(e.id, e.at, e.actor, e.kind, e.element_id, e.task_id, e.data)
 
 
+def events(e: m.Event) -> list[r.EventView]:
+    """One stored event as views; a step's engine elements are stored packed in one row."""
+    if e.kind != "elements":
+        return [event(e)]
+    return [r.EventView(e.id, e.at, e.actor, "element", element_id, task_id, None)
+            for element_id, task_id in (e.data or {}).get("ran", ())]
+
+
 def job(j: m.Job) -> r.JobView:
     return r.JobView(j.id, j.kind, j.element_id, j.due_at, j.status, j.attempts, j.last_error)
