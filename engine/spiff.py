@@ -213,7 +213,7 @@ class StateSerializer:
             head["typename"] = "BpmnSubWorkflow"
             head["parent_task_id"] = str(workflow.parent_task_id)
             head["spec"] = workflow.spec.name
-        tasks = ",".join(f'"{task_id}":{self._task_json(task, fragments)}' for task_id, task in workflow.tasks.items())
+        tasks = ",".join(self._task_json(task, fragments) for task in workflow.tasks.values())
         parts = [json.dumps(head, cls=self._encoder, ensure_ascii=False)[:-1], f',"tasks":{{{tasks}}}']
         if top:
             subs = ",".join(f'"{sub_id}":{self._workflow_json(sub, fragments, top=False)}'
@@ -223,12 +223,14 @@ class StateSerializer:
         return "".join(parts)
 
     def _task_json(self, task, fragments: dict) -> str:
+        """``"<task id>":{record}`` for the tasks mapping."""
         key = (task.state, task.last_state_change, tuple(task._children), task.triggered)
         cached = fragments.get(task.id)
         if cached is not None and cached[0] == key:
             return cached[1]
         if task.state & _FINISHED:
-            text = json.dumps(self.registry.convert(task), cls=self._encoder, ensure_ascii=False)
+            record = json.dumps(self.registry.convert(task), cls=self._encoder, ensure_ascii=False)
+            text = f'"{task.id}":{record}'
             fragments[task.id] = (key, text)
             return text
         # predicted tasks carry no data yet: their record depends on the key alone
@@ -246,7 +248,7 @@ class StateSerializer:
             "delta": {},
             "typename": "Task",
         }
-        text = json.dumps(record, cls=self._encoder, ensure_ascii=False)
+        text = f'"{record["id"]}":' + json.dumps(record, cls=self._encoder, ensure_ascii=False)
         if cacheable:
             fragments[task.id] = (key, text)
         return text
