@@ -116,6 +116,7 @@ class Engine(Queries, People):
         self.clock = clock or Clock()
         self.serializer = StateSerializer()
         self.fast = fastsql.FastSQL(db.write_engine.dialect.name)
+        self._ready_watch = runtime.ReadyWatch()
         self.script_engine = ScriptEngine(self.clock.now, ref, script_time_limit)
         self._definitions: dict[int, _Loaded] = {}
         self._cache: OrderedDict[int, tuple[int, BpmnWorkflow, runtime.Snapshot]] = OrderedDict()
@@ -176,6 +177,7 @@ class Engine(Queries, People):
             form_texts = {
                 name[len("forms/"):]: json.loads(text) for name, text in d.sources.items() if name.startswith("forms/")
             }
+            self._ready_watch.watch([spec, *subs.values()])
             loaded = _Loaded(spec, subs, d.meta, form_texts, d.version, d.process_id)
             self._definitions[definition_id] = loaded
         return loaded
@@ -294,8 +296,12 @@ class Engine(Queries, People):
                 before = runtime.snapshot(workflow)
             workflow.script_engine = self.script_engine
             ctx = StepContext(s, head, loaded.meta, actor, now)
-            action(workflow, ctx, loaded)
-            result, after = self._run_and_save(s, head, workflow, ctx, stop_at, before, advance)
+            token = self._ready_watch.start()
+            try:
+                action(workflow, ctx, loaded)
+                result, after = self._run_and_save(s, head, workflow, ctx, stop_at, before, advance)
+            finally:
+                self._ready_watch.stop(token)
         # only committed states enter the cache: (id, version) then names exactly one state
         self._put(result.instance_id, result.version, workflow, after)
         return result
@@ -310,7 +316,7 @@ class Engine(Queries, People):
         except StopBefore:
             stopped = True
         incident = None
-        after = runtime.snapshot(workflow)
+        after = runtime.snapshot(workflow, before, self._ready_watch.seen())
         if not advance:  # a data repair: the instance stays where and as it is
             status = head.status
         elif stopped:

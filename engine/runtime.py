@@ -5,8 +5,10 @@ These helpers work on a loaded ``BpmnWorkflow``; the facade wraps them in transa
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections import Counter
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.spiff import ServiceCallError
 
+CHECK_SNAPSHOT = os.environ.get("PAIGONG_CHECK_SNAPSHOT") == "1"
 WORK_ORDER_FIELDS = (
     "work_order_no", "order_type", "zone", "customer_name", "customer_phone", "product_model", "serial_no",
 )
@@ -184,8 +187,62 @@ class Snapshot:
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def snapshot(workflow) -> Snapshot:
-    snap = Snapshot({str(t.id): t for t in ready_user_tasks(workflow)})
+class ReadyWatch:
+    """Collects the user tasks that become READY while a step runs.
+
+    Walking the whole task tree to find READY user tasks after every step costs as much as
+    the step itself on long-lived instances; instead each user-task spec reports its tasks
+    as they become ready, and the step's snapshot is the previous one updated with them.
+    """
+
+    def __init__(self) -> None:
+        self._current: ContextVar[list | None] = ContextVar("paigong_ready", default=None)
+        self._watched: set[int] = set()
+
+    def watch(self, specs) -> None:
+        """Connect to every user-task spec of ``specs`` (a spec and its subprocess specs)."""
+        for spec in specs:
+            for task_spec in spec.task_specs.values():
+                if getattr(task_spec, "manual", False) and id(task_spec) not in self._watched:
+                    self._watched.add(id(task_spec))
+                    task_spec.ready_event.connect(self._became_ready)
+
+    def _became_ready(self, workflow, task, *args, **kwargs) -> None:
+        seen = self._current.get()
+        if seen is not None:
+            seen.append(task)
+
+    def start(self):
+        return self._current.set([])
+
+    def seen(self) -> list | None:
+        """Tasks that became READY since :meth:`start` (None outside a watched step)."""
+        return self._current.get()
+
+    def stop(self, token) -> list:
+        seen = self._current.get() or []
+        self._current.reset(token)
+        return seen
+
+
+def snapshot(workflow, before: Snapshot | None = None, became_ready: list | None = None) -> Snapshot:
+    """What the workflow waits for now.
+
+    With ``before`` and ``became_ready`` (see :class:`ReadyWatch`) the READY user tasks are
+    derived without walking the tree; set PAIGONG_CHECK_SNAPSHOT=1 to verify against a walk.
+    """
+    if before is None or became_ready is None:
+        ready = {str(t.id): t for t in ready_user_tasks(workflow)}
+    else:
+        ready = {tid: t for tid, t in before.ready.items() if t.state == TaskState.READY}
+        for task in became_ready:
+            if task.state == TaskState.READY:
+                ready[str(task.id)] = task
+        if CHECK_SNAPSHOT:
+            walked = {str(t.id) for t in ready_user_tasks(workflow)}
+            if walked != set(ready):
+                raise AssertionError(f"ready tasks derived {sorted(ready)} != walked {sorted(walked)}")
+    snap = Snapshot(ready)
     for task in waiting_catches(workflow):
         due = timer_due(task)
         if due is not None:

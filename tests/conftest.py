@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 
+# Every test step also walks the task tree to check the incrementally derived READY tasks.
+os.environ.setdefault("PAIGONG_CHECK_SNAPSHOT", "1")
+
 import pytest
 from sqlalchemy import create_engine, text
 
