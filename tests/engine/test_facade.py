@@ -247,3 +247,20 @@ def test_changing_variables_does_not_move_a_suspended_or_failed_instance(eng, te
     eng.suspend(started.instance_id, actor=ADMIN)
     assert eng.update_variables(started.instance_id, {"note": "再改"}, actor=ADMIN, reason="再改").status == "suspended"
     assert eng.get_instance(started.instance_id).status == "suspended"
+
+
+def test_connections_of_ended_threads_are_released(db, clock):
+    import threading
+
+    eng = make_engine(db, clock)
+    eng.deploy_directory(model_dir("basic"))
+
+    def start_one(n):
+        eng.start("basic", {"work_order_no": f"WO-T{n}"})
+
+    for n in range(5):
+        worker = threading.Thread(target=start_one, args=(n,))
+        worker.start()
+        worker.join()
+    start_one(99)  # a step on a live thread prunes the connections of the ended ones
+    assert len(db._held) == 1
