@@ -6,8 +6,8 @@ writers queue instead of failing on a lock upgrade; reads use plain deferred tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
