@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -44,9 +42,7 @@ def check_schema(schema: Any) -> str | None:
     return None
 
 
-@lru_cache(maxsize=512)
-def _validator(schema_text: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_text), format_checker=_FORMAT_CHECKER)
+_VALIDATORS: dict[int, tuple[dict, Draft202012Validator]] = {}
 
 
 def _field_path(error) -> str:
@@ -67,7 +63,13 @@ def validate(schema: dict, data: Any) -> dict[str, Any]:
     """
     if not isinstance(data, dict):
         raise InvalidInput("表单数据必须是对象", {"_form": "表单数据必须是对象"})
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema, format_checker=_FORMAT_CHECKER))
+        if len(_VALIDATORS) > 1024:
+            _VALIDATORS.clear()
+        _VALIDATORS[id(schema)] = cached  # the schema is kept alive with it, so the id stays its own
+    validator = cached[1]
     fields: dict[str, str] = {}
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         path = _field_path(error)
