@@ -338,7 +338,9 @@ class Engine(Queries, People):
             ctx.log("completed")
         data = runtime.current_data(workflow, after)
         summary = runtime.summary_of(data)
-        values["summary"] = summary
+        if summary != before.summary:  # before.summary is what the row holds (None: unknown)
+            values["summary"] = summary
+        after.summary = summary
         if head.business_key is None and summary.get("work_order_no"):
             values["business_key"] = str(summary["work_order_no"])
         self._bump(s, head, **values)

@@ -46,6 +46,7 @@ class FastSQL:
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
+        self._last_time: tuple[datetime | None, Any] = (None, None)
 
     def _sql(self, text: str) -> str:
         return text if self.sqlite else text.replace("?", "%s")

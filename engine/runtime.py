@@ -185,6 +185,7 @@ class Snapshot:
     ready: dict[str, Any] = field(default_factory=dict)
     timers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None  # as stored on the instance row, when known
 
 
 class ReadyWatch:
