@@ -349,7 +349,7 @@ class Engine(Queries, People):
         for event in workflow.get_events():
             self._emit(s, head, event, ctx)
         if runner.ran:  # one row per step; history() shows one event per element
-            ctx.log("elements", data={"ran": [list(pair) for pair in runner.ran]})
+            ctx.log("elements", data={"ran": runner.ran})
         if ctx.outbox:
             s.execute(Outbox.__table__.insert(), ctx.outbox)
         if ctx.events:

@@ -167,7 +167,7 @@ class Queries:
             for kind, element_id, data in s.execute(select(Event.kind, Event.element_id, Event.data).where(
                     Event.instance_id == instance_id, Event.kind.in_(("elements", "task_completed")))):
                 if kind == "elements":
-                    counts.update(ran[0] for ran in (data or {}).get("ran", ()))
+                    counts.update((data or {}).get("ran", ()))
                 elif element_id:
                     counts[element_id] += 1
             active = set(s.scalars(select(HumanTask.element_id).where(

@@ -50,7 +50,7 @@ class Runner:
 
     stop_at: tuple[str, int] | None = None
     seen: Counter = field(default_factory=Counter)
-    ran: list[tuple[str, str]] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
     current: Any = None
 
     def will(self, task) -> None:
@@ -63,7 +63,7 @@ class Runner:
     def did(self, task) -> None:
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if bpmn_id:  # hidden helper specs (boundary splits, start) have none
-            self.ran.append((bpmn_id, str(task.id)))
+            self.ran.append(bpmn_id)
         self.current = None
 
     def run(self, workflow) -> None:

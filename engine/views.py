@@ -42,8 +42,8 @@ def events(e: m.Event) -> list[r.EventView]:
     """One stored event as views; a step's engine elements are stored packed in one row."""
     if e.kind != "elements":
         return [event(e)]
-    return [r.EventView(e.id, e.at, e.actor, "element", element_id, task_id, None)
-            for element_id, task_id in (e.data or {}).get("ran", ())]
+    return [r.EventView(e.id, e.at, e.actor, "element", element_id, None, None)
+            for element_id in (e.data or {}).get("ran", ())]
 
 
 def job(j: m.Job) -> r.JobView:
