@@ -60,7 +60,8 @@ _LOCK = select(Instance.id, Instance.status, Instance.version, Instance.definiti
 _LOCK_PG = _LOCK.with_for_update()
 _LOCK_PG_SKIP = _LOCK.with_for_update(skip_locked=True)
 _STATE = select(Instance.state).where(Instance.id == bindparam("iid"))
-_BUMP_COLUMNS = ("state", "status", "updated_at", "summary", "ended_at", "business_key")
+_BUMP_COLUMNS = ("state", "status", "updated_at", "summary", "ended_at", "business_key", "customer_phone",
+                 "serial_no")
 
 
 @dataclass
@@ -339,8 +340,12 @@ class Engine(Queries, People, WebQueries):
             ctx.log("completed")
         data = runtime.current_data(workflow, after)
         summary = runtime.summary_of(data)
-        if summary != before.summary:  # before.summary is what the row holds (None: unknown)
+        known = before.summary  # what the row holds (None: unknown)
+        if summary != known:
             values["summary"] = summary
+            for column in ("customer_phone", "serial_no"):
+                if known is None or summary.get(column) != known.get(column):
+                    values[column] = _short(summary.get(column))
         after.summary = summary
         if head.business_key is None and summary.get("work_order_no"):
             values["business_key"] = str(summary["work_order_no"])
@@ -481,8 +486,9 @@ class Engine(Queries, People, WebQueries):
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
             stamp = self.fast.time(now)
-            new_id = self.fast.one(s, fastsql.NEW_INSTANCE,
-                                   (definition_id, process_id, key, actor.username, stamp, stamp))[0]
+            new_id = self.fast.one(s, fastsql.NEW_INSTANCE, (
+                definition_id, process_id, key, _short(data.get("customer_phone")), _short(data.get("serial_no")),
+                actor.username, stamp, stamp))[0]
             self.fast.insert_events(s, [dict(instance_id=new_id, at=now, actor=actor.username, kind="started",
                                              data={"process_id": process_id, "version": version})])
             self._fresh[new_id] = workflow

@@ -27,9 +27,9 @@ TASK_COLUMNS = ("id", "instance_id", "process_id", "element_id", "name", "group_
                 "product_model", "serial_no")
 LATEST_DEFINITION = ("SELECT id, process_id, version FROM process_definition WHERE process_id = ? "
                      "ORDER BY version DESC LIMIT 1")
-NEW_INSTANCE = ("INSERT INTO process_instance (definition_id, process_id, business_key, status, version, state, "
-                "summary, started_by, created_at, updated_at) VALUES (?, ?, ?, 'running', 1, '', '{}', ?, ?, ?) "
-                "RETURNING id")
+NEW_INSTANCE = ("INSERT INTO process_instance (definition_id, process_id, business_key, customer_phone, serial_no, "
+                "status, version, state, summary, started_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 'running', 1, '', '{}', ?, ?, ?) RETURNING id")
 DELETE_TIMER = "DELETE FROM job WHERE instance_id = ? AND task_id = ? AND kind = 'timer'"
 MOVE_TIMER = "UPDATE job SET due_at = ?, status = 'pending' WHERE instance_id = ? AND task_id = ? AND kind = 'timer'"
 NEW_TIMER = ("INSERT INTO job (instance_id, kind, task_id, element_id, due_at, status, attempts) "

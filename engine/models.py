@@ -108,14 +108,17 @@ class Definition(Base):
 
 class Instance(Base):
     __tablename__ = "process_instance"
+    # Indexed columns here change rarely, so the per-step UPDATE of state rewrites no index.
     __table_args__ = (
-        Index("ix_instance_status_updated", "status", "updated_at"),
+        Index("ix_instance_status", "status", "id"),
         Index("ix_instance_definition_status", "definition_id", "status"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
     process_id: Mapped[str] = mapped_column(String(128))
     business_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    customer_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    serial_no: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(Text)
@@ -136,7 +139,7 @@ class HumanTask(Base):
         # only finished tasks are looked up by who finished them: no index entry while open
         Index("ix_task_done_by", "completed_by", "completed_at",
               sqlite_where=text("status = 'completed'"), postgresql_where=text("status = 'completed'")),
-        Index("ix_task_instance", "instance_id", "status"),
+        Index("ix_task_instance", "instance_id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the spiff task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
@@ -153,13 +156,15 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     completed_by: Mapped[str | None] = mapped_column(String(64))
     draft: Mapped[dict[str, Any] | None] = mapped_column()
-    work_order_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    # work-order fields for showing, filtering and sorting; searches by number, phone or
+    # serial go through the instance's indexes (see engine.queries)
+    work_order_no: Mapped[str | None] = mapped_column(String(64))
     order_type: Mapped[str | None] = mapped_column(String(32))
     zone: Mapped[str | None] = mapped_column(String(32))
     customer_name: Mapped[str | None] = mapped_column(String(128))
-    customer_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    customer_phone: Mapped[str | None] = mapped_column(String(32))
     product_model: Mapped[str | None] = mapped_column(String(64))
-    serial_no: Mapped[str | None] = mapped_column(String(64), index=True)
+    serial_no: Mapped[str | None] = mapped_column(String(64))
 
 
 class Job(Base):

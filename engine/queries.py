@@ -99,8 +99,10 @@ class Queries:
         if flt.search:
             term = flt.search.strip()
             like = f"%{_escape_like(term)}%"
+            exact = select(Instance.id).where(or_(
+                Instance.business_key == term, Instance.customer_phone == term, Instance.serial_no == term))
             conds.append(or_(
-                HumanTask.work_order_no == term, HumanTask.customer_phone == term, HumanTask.serial_no == term,
+                HumanTask.instance_id.in_(exact),
                 HumanTask.customer_name.like(like, escape="\\"), HumanTask.work_order_no.like(like, escape="\\"),
             ))
         column = SORTABLE_TASK_COLUMNS.get(flt.sort, HumanTask.due_at)
@@ -195,20 +197,16 @@ class Queries:
         """Running orders with the same customer phone or product serial (duplicate warning)."""
         conds = []
         if phone:
-            conds.append(HumanTask.customer_phone == phone)
+            conds.append(Instance.customer_phone == phone)
         if serial_no:
-            conds.append(HumanTask.serial_no == serial_no)
+            conds.append(Instance.serial_no == serial_no)
         if not conds:
             return []
         with self.db.read() as s:
-            ids = set(s.scalars(select(HumanTask.instance_id).where(or_(*conds)).limit(200)))
-            if not ids:
-                return []
             rows = s.execute(select(Instance.id, Instance.business_key, Instance.status, Instance.summary,
-                                    Instance.created_at).where(Instance.id.in_(ids),
-                                                               Instance.status.in_(("running", "waiting", "error",
-                                                                                    "suspended")))
-                             .order_by(Instance.id.desc())).all()
+                                    Instance.created_at)
+                             .where(or_(*conds), Instance.status.in_(("running", "waiting", "error", "suspended")))
+                             .order_by(Instance.id.desc()).limit(50)).all()
             return [dict(r._mapping) for r in rows]
 
     def history(self, instance_id: int) -> list:

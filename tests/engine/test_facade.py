@@ -264,3 +264,18 @@ def test_connections_of_ended_threads_are_released(db, clock):
         worker.join()
     start_one(99)  # a step on a live thread prunes the connections of the ended ones
     assert len(db._held) == 1
+
+
+def test_the_queue_is_searched_by_number_phone_serial_or_name(eng, tech):
+    from engine import TaskFilter
+
+    eng.start("basic", {"work_order_no": "WO-20", "customer_phone": "13800000020", "serial_no": "SN-A20",
+                        "customer_name": "刘芳"})
+    eng.start("basic", {"work_order_no": "WO-21", "customer_phone": "13800000021", "serial_no": "SN-A21",
+                        "customer_name": "王_强%"})
+    for term, expected in (("WO-20", ["WO-20"]), ("13800000021", ["WO-21"]), ("SN-A20", ["WO-20"]),
+                           ("刘", ["WO-20"]), ("_强%", ["WO-21"]), ("nothing", [])):
+        found = [t.work_order_no for t in eng.queue(tech, TaskFilter(search=term)).items]
+        assert found == expected, term
+    assert [o["business_key"] for o in eng.open_orders_like(phone="13800000020")] == ["WO-20"]
+    assert [o["business_key"] for o in eng.open_orders_like(serial_no="SN-A21")] == ["WO-21"]

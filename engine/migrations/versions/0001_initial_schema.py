@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 17:52:58.549154
+Create Date: 2026-11-26 18:32:34.284102
 """
 
 from alembic import op
@@ -87,6 +87,8 @@ def upgrade() -> None:
     sa.Column('definition_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('process_id', sa.String(length=128), nullable=False),
     sa.Column('business_key', sa.String(length=64), nullable=True),
+    sa.Column('customer_phone', sa.String(length=32), nullable=True),
+    sa.Column('serial_no', sa.String(length=64), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('state', sa.Text(), nullable=False),
@@ -100,8 +102,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
         batch_op.create_index('ix_instance_definition_status', ['definition_id', 'status'], unique=False)
-        batch_op.create_index('ix_instance_status_updated', ['status', 'updated_at'], unique=False)
+        batch_op.create_index('ix_instance_status', ['status', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_process_instance_business_key'), ['business_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_customer_phone'), ['customer_phone'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_instance_serial_no'), ['serial_no'], unique=False)
 
     op.create_table('staff_membership',
     sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -137,15 +141,10 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_human_task_customer_phone'), ['customer_phone'], unique=False)
-        batch_op.create_index(batch_op.f('ix_human_task_serial_no'), ['serial_no'], unique=False)
-        batch_op.create_index(batch_op.f('ix_human_task_work_order_no'), ['work_order_no'], unique=False)
         batch_op.create_index('ix_task_assignee_open', ['assignee', 'status', 'due_at'], unique=False)
-        batch_op.create_index('ix_task_done_by', ['completed_by', 'completed_at'], unique=False,
-                              sqlite_where=sa.text("status = 'completed'"),
-                              postgresql_where=sa.text("status = 'completed'"))
+        batch_op.create_index('ix_task_done_by', ['completed_by', 'completed_at'], unique=False, sqlite_where=sa.text("status = 'completed'"), postgresql_where=sa.text("status = 'completed'"))
         batch_op.create_index('ix_task_group_open', ['group_id', 'status', 'due_at'], unique=False)
-        batch_op.create_index('ix_task_instance', ['instance_id', 'status'], unique=False)
+        batch_op.create_index('ix_task_instance', ['instance_id'], unique=False)
 
     op.create_table('incident',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -216,17 +215,16 @@ def downgrade() -> None:
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_index('ix_task_instance')
         batch_op.drop_index('ix_task_group_open')
-        batch_op.drop_index('ix_task_done_by')
+        batch_op.drop_index('ix_task_done_by', sqlite_where=sa.text("status = 'completed'"), postgresql_where=sa.text("status = 'completed'"))
         batch_op.drop_index('ix_task_assignee_open')
-        batch_op.drop_index(batch_op.f('ix_human_task_work_order_no'))
-        batch_op.drop_index(batch_op.f('ix_human_task_serial_no'))
-        batch_op.drop_index(batch_op.f('ix_human_task_customer_phone'))
 
     op.drop_table('human_task')
     op.drop_table('staff_membership')
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_process_instance_serial_no'))
+        batch_op.drop_index(batch_op.f('ix_process_instance_customer_phone'))
         batch_op.drop_index(batch_op.f('ix_process_instance_business_key'))
-        batch_op.drop_index('ix_instance_status_updated')
+        batch_op.drop_index('ix_instance_status')
         batch_op.drop_index('ix_instance_definition_status')
 
     op.drop_table('process_instance')
