@@ -54,7 +54,11 @@ class FastSQL:
     def time(self, value: datetime | None):
         if value is None or not self.sqlite:
             return value
-        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+        last, text = self._last_time  # a step stamps several rows with the same time
+        if value != last or value.tzinfo != last.tzinfo:
+            text = value.astimezone(UTC).strftime(_SQLITE_TIME)
+            self._last_time = (value, text)
+        return text
 
     def json(self, value: Any) -> str | None:
         return None if value is None else json.dumps(value, ensure_ascii=False)
