@@ -25,6 +25,30 @@ from engine import scripting
 from tasks import registry
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
+TREE_DEPTH_LIMIT = 1_000_000
+
+
+def _lift_tree_depth_limit() -> None:
+    """Let task lookups see tasks deeper than 1000 levels.
+
+    SpiffWorkflow's task iterators stop at depth 1000 by default: past about 330 turns of a
+    three-task loop, READY tasks become invisible, the instance stalls and even reports
+    itself completed. Each loop turn adds depth, so long-lived orders need more; ancestor
+    checks recurse once per level, hence the recursion limit.
+    """
+    import sys
+
+    from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+    from SpiffWorkflow.util.task import TaskIterator
+
+    for cls in (TaskIterator, BpmnTaskIterator):
+        defaults = list(cls.__init__.__defaults__)
+        defaults[1] = TREE_DEPTH_LIMIT  # (end_at_spec, max_depth, ...)
+        cls.__init__.__defaults__ = tuple(defaults)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
+
+
+_lift_tree_depth_limit()
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 STATE_FORMAT = 1  # our envelope around the serializer's own version
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
