@@ -184,15 +184,6 @@ class Engine(Queries, People, WebQueries):
             self._definitions[definition_id] = loaded
         return loaded
 
-    def _latest_definition(self, session: Session, process_id: str):
-        d = session.execute(
-            select(Definition.id, Definition.process_id, Definition.version).where(Definition.process_id == process_id)
-            .order_by(Definition.version.desc()).limit(1)
-        ).first()
-        if d is None:
-            raise NotFound(f"流程 {process_id} 尚未部署")
-        return d
-
     # -- instance cache --------------------------------------------------------------------
 
     def _take(self, s: Session, head: _Head, loaded: _Loaded) -> tuple[BpmnWorkflow, runtime.Snapshot]:
