@@ -53,15 +53,21 @@ def _parse():
 
 def _drive_memory(wf: BpmnWorkflow, n: int) -> None:
     data: dict = {}
-    while True:
-        task = wf.get_next_task(state=TaskState.READY, manual=True)
-        if task is None:
-            return
-        form = model.form_data(task.task_spec.bpmn_id, n, data)
-        data.update(form)
-        task.data.update(form)
-        task.run()
-        wf.do_engine_steps()
+    while _complete_next(wf, n, data):
+        pass
+
+
+def _complete_next(wf: BpmnWorkflow, n: int, data: dict) -> bool:
+    """Fill in and complete the next READY user task; False when there is none."""
+    task = wf.get_next_task(state=TaskState.READY, manual=True)
+    if task is None:
+        return False
+    form = model.form_data(task.task_spec.bpmn_id, n, data)
+    data.update(form)
+    task.data.update(form)
+    task.run()
+    wf.do_engine_steps()
+    return True
 
 
 def raw_driver() -> Callable[[int], None]:
@@ -105,15 +111,9 @@ def naive(count: int, folder: str) -> float:
             (state,) = conn.execute("SELECT state FROM wf WHERE id = ?", (wid,)).fetchone()
             wf = serializer.deserialize_json(state)
             wf.script_engine = engine
-            task = wf.get_next_task(state=TaskState.READY, manual=True)
-            if task is None:
+            if not _complete_next(wf, n, data):
                 conn.execute("COMMIT")
                 return
-            form = model.form_data(task.task_spec.bpmn_id, n, data)
-            data.update(form)
-            task.data.update(form)
-            task.run()
-            wf.do_engine_steps()
             conn.execute("UPDATE wf SET state = ? WHERE id = ?", (serializer.serialize_json(wf), wid))
             conn.execute("COMMIT")
 
