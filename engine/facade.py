@@ -813,23 +813,6 @@ class Engine(Queries, People, WebQueries):
                 delivered += 1
         return delivered
 
-    # -- queries (see engine.queries for the inbox) ----------------------------------------
-
-    def form_for(self, task_id: str, *, actor: Actor) -> tuple[dict | None, dict[str, Any]]:
-        """The task's JSON Schema and its current data (for rendering the form)."""
-        with self.db.read() as s:
-            ht = _get_task(s, task_id)
-            if not (actor.is_admin or ht.assignee == actor.username or ht.group_id in actor.groups
-                    or ht.completed_by == actor.username):
-                raise NotAllowed("无权查看该任务")
-            row = s.get(Instance, ht.instance_id)
-            loaded = self._definition(s, row.definition_id)
-            schema = loaded.forms.get(ht.form) if ht.form else None
-            workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
-            task = workflow.get_task_from_id(UUID(task_id))
-            data = dict(task.data) if task is not None else {}
-            return schema, json.loads(json.dumps(data, default=str))
-
 
 @lru_cache(maxsize=64)
 def _bump_statement(columns: tuple[str, ...]):
