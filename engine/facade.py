@@ -46,6 +46,7 @@ from engine.models import (
 )
 from engine.people import People
 from engine.queries import Queries
+from engine.reference import ReferenceAdmin
 from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, IncidentView, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
 from engine.spiff import ScriptEngine, StateSerializer
@@ -103,7 +104,7 @@ class _Loaded:
     process_id: str
 
 
-class Engine(Queries, People, WebQueries):
+class Engine(Queries, People, WebQueries, ReferenceAdmin):
     """Durable SpiffWorkflow execution over SQLAlchemy.
 
     :param db: the database

@@ -1,4 +1,4 @@
-"""The ``paigong`` command: init, deploy, demo, serve, worker, bench."""
+"""The ``paigong`` command: init, deploy, import, demo, serve, worker, bench."""
 
 from __future__ import annotations
 
@@ -57,6 +57,43 @@ def deploy_command(path: str | None) -> None:
     for d in result.unchanged:
         click.echo(f"  未改变  {d.process_id} v{d.version}")
     click.echo(f"完成: {len(result.deployed)} 个新版本, {len(result.unchanged)} 个未改变。")
+
+
+REFERENCE_KINDS = ("product", "special_sale", "contract", "part", "fee", "technician")
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(REFERENCE_KINDS))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Make the table equal the file: rows missing from it are removed.")
+def import_command(kind: str, file: str, replace: bool) -> None:
+    """Import reference data of KIND from the CSV FILE (UTF-8 or GBK).
+
+    Upsert: each row is added, or updates the row with the same key (product model,
+    serial number, contract number, part code, order type and fee kind (plus the code of
+    a material), technician id); rows not in the file stay unless --replace is given.
+    The file is checked first and imported in one transaction: with any bad row, each
+    one is reported with its line number and column, and nothing is imported.
+    """
+    from engine import InvalidInput
+    from tasks.refcsv import KIND_NAMES
+
+    name = KIND_NAMES[kind]
+    click.echo(f"导入{name}：{file}{'（替换整表）' if replace else ''} ...")
+    with open(file, "rb") as fh:
+        data = fh.read()
+    try:
+        result = _engine().import_reference(kind, data, replace=replace)
+    except InvalidInput as exc:
+        click.echo(exc.message, err=True)
+        for field, problem in exc.fields.items():
+            if problem not in exc.message:
+                click.echo(f"  {field}: {problem}", err=True)
+        sys.exit(1)
+    summary = f"新增 {result.created} 条，更新 {result.updated} 条，未变 {result.unchanged} 条"
+    if replace:
+        summary += f"，删除 {result.removed} 条"
+    click.echo(f"完成：文件共 {result.count} 条{name}；{summary}。")
 
 
 @main.command("demo")

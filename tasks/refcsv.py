@@ -104,12 +104,16 @@ class _Row:
         self.errors.append(CsvRowError(self.line, field, message))
         self.ok = False
 
-    def text(self, name: str, *, required: bool = True, pattern: re.Pattern[str] | None = None) -> str:
+    def text(
+        self, name: str, *, required: bool = True, pattern: re.Pattern[str] | None = None, max_length: int = 200
+    ) -> str:
         value = self.cells.get(name, "")
         if not value and required:
             self.fail(name, "不能为空")
         elif value and pattern is not None and not pattern.fullmatch(value):
             self.fail(name, f"{value!r} 格式不对")
+        elif len(value) > max_length:
+            self.fail(name, f"超过 {max_length} 个字符")
         return value
 
     def convert(self, name: str, parse: Callable[[str], Any], *, required: bool = True) -> Any:
@@ -143,7 +147,7 @@ class _Row:
 def _product(row: _Row) -> Product:
     return Product(
         model=row.text("model", pattern=CODE_PATTERN),
-        category=row.text("category"),
+        category=row.text("category", max_length=32),
         name=row.text("name"),
         warranty_months=row.integer("warranty_months", maximum=600) or 0,
         parts_warranty_months=row.integer("parts_warranty_months", required=False, maximum=600),
@@ -154,7 +158,7 @@ def _product(row: _Row) -> Product:
 def _special_sale(row: _Row) -> SpecialSale:
     return SpecialSale(
         serial_no=row.convert("serial_no", values.serial_no) or "",
-        product_model=row.text("product_model", required=False),
+        product_model=row.text("product_model", required=False, max_length=64),
         reason=row.text("reason", required=False),
     )
 
@@ -199,13 +203,13 @@ def _fee(row: _Row) -> FeeItem:
         kind=kind,
         code=row.text("code", pattern=CODE_PATTERN),
         name=row.text("name"),
-        unit=row.text("unit", required=False),
+        unit=row.text("unit", required=False, max_length=32),
         unit_price=row.convert("unit_price", lambda v: values.parse_money(v, "unit_price")),
     )
 
 
 def _technician(row: _Row) -> Technician:
-    skills = re.split(r"[;；]", row.text("skills", required=False))
+    skills = re.split(r"[;；]", row.text("skills", required=False, max_length=1000))
     return Technician(
         technician_id=row.text("technician_id", pattern=CODE_PATTERN),
         name=row.text("name"),

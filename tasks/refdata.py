@@ -185,7 +185,7 @@ class InMemoryReferenceData:
         self._special = {s.serial_no for s in special_sales}
         self._contracts = list(contracts)
         self._parts = {p.code: p for p in parts}
-        self._fees = _group_fees(fees)
+        self._fees = group_fees(fees)
         self._technicians = {t.technician_id: t for t in technicians}
         self._sla = {**copy.deepcopy(DEFAULT_SLA_SETTINGS), **(sla or {})}
         self._penalties = {**DEFAULT_PENALTY_SETTINGS, **(penalties or {})}
@@ -227,7 +227,8 @@ class InMemoryReferenceData:
         return dict(self._penalties)
 
 
-def _group_fees(fees: Iterable[FeeItem]) -> dict[str, FeeSchedule]:
+def group_fees(fees: Iterable[FeeItem]) -> dict[str, FeeSchedule]:
+    """Fee items grouped into one :class:`FeeSchedule` per order type (materials in the given order)."""
     rows: dict[str, list[FeeItem]] = {}
     for item in fees:
         rows.setdefault(item.order_type, []).append(item)

@@ -28,22 +28,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
 
     from engine import Database, Engine
+    from engine.reference import DatabaseReferenceData
 
-    engine = Engine(Database.connect(app.config["DATABASE_URL"]), ref=_reference_data(app))
+    database = Database.connect(app.config["DATABASE_URL"])
+    engine = Engine(database, ref=DatabaseReferenceData(database))
     app.extensions["paigong"] = engine
 
     from web import home
 
     app.register_blueprint(home.bp)
     return app
-
-
-def _reference_data(app: Flask):
-    try:
-        from tasks.refcsv import demo_reference_data
-    except ImportError:  # pragma: no cover - before reference data exists
-        return None
-    return demo_reference_data()
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -1,10 +1,11 @@
-"""Demo data: users for every group, and a few live work orders."""
+"""Demo data: users for every group, reference data from ``tasks/demo_data``, a few live work orders."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from engine import Engine, identity
+from tasks.refcsv import KIND_NAMES, demo_csv_texts
 
 DEMO_PASSWORD = "paigong123"
 DEMO_USERS = [
@@ -48,6 +49,7 @@ def load_demo(engine: Engine) -> Iterator[str]:
                 identity.create_user(s, username, DEMO_PASSWORD, name, groups=groups, roles=roles)
                 created += 1
     yield f"演示用户: 新建 {created} 个 (密码 {DEMO_PASSWORD})"
+    yield from _load_reference_data(engine)
     started = 0
     known = {d.process_id for d in engine.definitions()}
     if "work_order" in known:
@@ -57,6 +59,17 @@ def load_demo(engine: Engine) -> Iterator[str]:
                 engine.start("work_order", order)
                 started += 1
     yield f"演示工单: 新建 {started} 个"
+
+
+def _load_reference_data(engine: Engine) -> Iterator[str]:
+    """Import each demo CSV whose table is still empty; data already there is left alone."""
+    counts = engine.reference_counts()
+    loaded = []
+    for kind, text in demo_csv_texts().items():
+        if counts.get(kind):
+            continue
+        loaded.append(f"{KIND_NAMES[kind]} {engine.import_reference(kind, text).created} 条")
+    yield "演示参考数据: " + ("、".join(loaded) if loaded else "已存在，未改动")
 
 
 def _by_key(key: str):

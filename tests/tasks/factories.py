@@ -74,3 +74,34 @@ def floats_in(value: Any, path: str = "$") -> list[str]:
     if isinstance(value, list | tuple):
         return [p for i, v in enumerate(value) for p in floats_in(v, f"{path}[{i}]")]
     return []
+
+
+# One CSV per reference-data kind: line 2 changes a row of the demo data, line 3 is malformed
+# in the named column, so an import must report line 3 and change nothing.
+BAD_CSV = {
+    "product": (
+        "model,category,name,warranty_months\nKFR-35GW/NhGd1BAj,空调,改过的名字,12\nNEW-MODEL-1,空调,新型号,十二\n",
+        "warranty_months",
+    ),
+    "special_sale": (
+        "serial_no,product_model,reason\nHX55E3F20230815A01,55E3F,改过的原因\nbad serial!,55E3F,\n",
+        "serial_no",
+    ),
+    "contract": (
+        "contract_no,customer_name,customer_phone,serial_no,start_date,end_date,covers_labour,covers_parts\n"
+        "HT-2025-0012,王建国,13857112345,GR72LW2022060100045,2025-01-01,2026-12-31,是,是\n"
+        "HT-NEW-1,张三,13800000000,,2025-05-01,2025-04-01,是,是\n",
+        "end_date",
+    ),
+    "part": ("code,name,price,stock\nKT-DR-35,空调启动电容 35μF,30.00,40\nP-NEW,新配件,abc,1\n", "price"),
+    "fee": (
+        "order_type,kind,code,name,unit,unit_price\ninstall,labour,LABOUR,安装人工费,次,150.00\n"
+        "install,tip,TIP,小费,次,5.00\n",
+        "kind",
+    ),
+    "technician": (
+        "technician_id,name,phone,station,zone,skills\nT001,张伟,13805710001,杭州城西服务站,in_city,空调\n"
+        "T099,新人,,城北站,moon,\n",
+        "zone",
+    ),
+}
