@@ -49,7 +49,7 @@ from engine.queries import Queries
 from engine.reference import ReferenceAdmin
 from engine.results import SYSTEM, Actor, DefinitionView, DeployResult, IncidentView, StepResult, TaskRef
 from engine.runtime import EngineFailure, Runner, StopBefore
-from engine.spiff import ScriptEngine, StateSerializer
+from engine.spiff import ScriptEngine, StateSerializer, Workflow
 from engine.web_queries import WebQueries
 
 ACTIVE = ("running", "waiting")
@@ -474,7 +474,7 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin):
                 raise NotFound(f"流程 {process_id} 尚未部署")
             definition_id, _process, version = latest
             loaded = self._definition(s, definition_id)
-            workflow = BpmnWorkflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
+            workflow = Workflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
             stamp = self.fast.time(now)
