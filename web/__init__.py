@@ -12,7 +12,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app; configuration from ``PAIGONG_*`` environment variables.
 
     ``PAIGONG_DATABASE_URL`` (default: SQLite in ``instance/``), ``PAIGONG_WORKFLOWS``
-    (default: ``workflows/`` beside the package), ``PAIGONG_SECRET_KEY``.
+    (default: ``workflows/`` beside the package), ``PAIGONG_SECRET_KEY``,
+    ``PAIGONG_SECURE_COOKIES`` (1 behind HTTPS), ``PAIGONG_TIMEZONE`` (default Asia/Shanghai),
+    ``PAIGONG_UPLOAD_DIR`` (default ``instance/uploads``).
     """
     app = Flask(__name__, instance_relative_config=True)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +22,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=f"sqlite:///{os.path.join(app.instance_path, 'paigong.sqlite3')}",
         WORKFLOWS=os.path.join(root, "workflows"),
         SECRET_KEY=None,
+        SECURE_COOKIES=False,  # PAIGONG_SECURE_COOKIES=1 behind HTTPS
+        TIMEZONE="Asia/Shanghai",
+        UPLOAD_DIR=os.path.join(app.instance_path, "uploads"),
+        LOGIN_MAX_FAILURES=5,
+        LOGIN_WINDOW_SECONDS=300,
+        CLOCK=None,  # tests pass an engine.FakeClock
     )
     app.config.from_prefixed_env("PAIGONG")
     if test_config:
@@ -31,12 +39,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from engine.reference import DatabaseReferenceData
 
     database = Database.connect(app.config["DATABASE_URL"])
-    engine = Engine(database, ref=DatabaseReferenceData(database))
+    engine = Engine(database, clock=app.config.get("CLOCK"), ref=DatabaseReferenceData(database))
     app.extensions["paigong"] = engine
 
-    from web import home
+    from web import auth, formatting, home, i18n, inbox, orders, security
 
+    i18n.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    formatting.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(orders.bp)
     return app
 
 
