@@ -43,6 +43,7 @@ from engine.models import (
     Job,
     MessageSubscription,
     Outbox,
+    TaskArchive,
 )
 from engine.people import People
 from engine.queries import Queries
@@ -197,9 +198,23 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin):
         return workflow, runtime.snapshot(workflow)
 
     def _load_stored(self, s: Session, head: _Head, loaded: _Loaded) -> BpmnWorkflow:
-        state = self.fast.one(s, fastsql.STATE, (head.id,))[0] if isinstance(s, Connection) else \
-            s.execute(_STATE, {"iid": head.id}).scalar()
-        workflow = self.serializer.load_state(state, loaded.spec, loaded.subprocess_specs)
+        return self._stored_workflow(s, head.id, loaded)
+
+    def _stored_workflow(self, s, instance_id: int, loaded: _Loaded) -> BpmnWorkflow:
+        """The instance's workflow as stored: its state plus its archived task records."""
+        if isinstance(s, Connection):
+            state = self.fast.one(s, fastsql.STATE, (instance_id,))[0]
+            cur = s.connection.driver_connection.cursor()
+            try:
+                cur.execute(self.fast._sql(fastsql.ARCHIVED), (instance_id,))
+                archived = [row[0] for row in cur.fetchall()]
+            finally:
+                cur.close()
+        else:
+            state = s.execute(_STATE, {"iid": instance_id}).scalar()
+            archived = list(s.scalars(select(TaskArchive.record).where(TaskArchive.instance_id == instance_id)
+                                      .order_by(TaskArchive.seq)))
+        workflow = self.serializer.load_state(state, loaded.spec, loaded.subprocess_specs, archived)
         workflow.script_engine = self.script_engine
         return workflow
 
@@ -326,7 +341,8 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin):
 
     def _project(self, s: Session, head: _Head, workflow, ctx: StepContext, runner: Runner, status: str,
                  before: runtime.Snapshot, after: runtime.Snapshot) -> None:
-        values: dict[str, Any] = dict(state=self.serializer.dump_state(workflow), status=status, updated_at=ctx.now)
+        state, archive = self.serializer.dump_live(workflow)
+        values: dict[str, Any] = dict(state=state, status=status, updated_at=ctx.now)
         if status == "completed" and head.ended_at is None:
             values["ended_at"] = ctx.now
             ctx.log("completed")
@@ -342,6 +358,9 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin):
         if head.business_key is None and summary.get("work_order_no"):
             values["business_key"] = str(summary["work_order_no"])
         self._bump(s, head, **values)
+        if archive:
+            first = len(workflow.__dict__["_paigong_archived"]) - len(archive)
+            self.fast.many(s, fastsql.ARCHIVE, [(head.id, first + i, text) for i, (_tid, text) in enumerate(archive)])
         self._sync_tasks(s, head, ctx, before, after)
         self._sync_waits(s, head, before, after)
         for event in workflow.get_events():

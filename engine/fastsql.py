@@ -38,6 +38,8 @@ DELETE_SUBSCRIPTION = ("DELETE FROM message_subscription WHERE instance_id = ? A
                        "AND message_name = ?")
 NEW_SUBSCRIPTION = ("INSERT INTO message_subscription (instance_id, message_name, business_key, element_id) "
                     "VALUES (?, ?, ?, ?)")
+ARCHIVED = "SELECT record FROM task_archive WHERE instance_id = ? ORDER BY seq"
+ARCHIVE = "INSERT INTO task_archive (instance_id, seq, record) VALUES (?, ?, ?)"
 EVENT_COLUMNS = ("instance_id", "at", "actor", "kind", "element_id", "task_id", "data")
 
 

@@ -129,6 +129,15 @@ class Instance(Base):
     ended_at: Mapped[datetime | None] = mapped_column()
 
 
+class TaskArchive(Base):
+    """Records of finished tasks moved out of an instance's state (written once, in order)."""
+
+    __tablename__ = "task_archive"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    record: Mapped[str] = mapped_column(Text)
+
+
 class HumanTask(Base):
     """Inbox projection of a READY user task."""
 

@@ -153,7 +153,7 @@ class Queries:
         from engine import runtime
 
         loaded = self._definition(s, row.definition_id)
-        workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+        workflow = self._stored_workflow(s, row.id, loaded)
         return json.loads(json.dumps(runtime.current_data(workflow), default=str))
 
     def diagram(self, instance_id: int) -> DiagramView:

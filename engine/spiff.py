@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -246,22 +247,40 @@ class StateSerializer:
         return spec, subs
 
     def dump_state(self, workflow) -> str:
-        """The workflow's state as JSON text, without its spec.
+        """The workflow's whole state as JSON text, without its spec (see :meth:`dump_live`)."""
+        return self._dump(workflow, archive=False)[0]
 
-        Finished tasks do not change, so their JSON is cached on the workflow and reused on
-        the next step; live tasks are written with their full data (not a delta against the
-        parent's), so a script that mutated a shared nested value can never make a reloaded
-        live task differ from the one in memory.
+    def dump_live(self, workflow) -> tuple[str, list[tuple[str, str]]]:
+        """The state without the tasks archived before, and the tasks to archive now.
+
+        A finished task whose children are all finished can never change again; once its
+        parent is archived too, its record moves out of the instance state into the archive
+        (written once), so a long-lived order's step writes only what is still alive.
+        Returns ``(state, [(task id, record), ...])`` with the new archive records in order.
+        """
+        return self._dump(workflow, archive=True)
+
+    def _dump(self, workflow, *, archive: bool) -> tuple[str, list[tuple[str, str]]]:
+        """Finished tasks' JSON is cached on the workflow and reused on the next step; live
+        tasks are written with their full data (not a delta against the parent's), so a
+        script that mutated a shared nested value can never make a reloaded live task differ
+        from the one in memory.
         """
         fragments = workflow.__dict__.setdefault("_paigong_fragments", {})
+        archived = workflow.__dict__.setdefault("_paigong_archived", set()) if archive else None
+        new: list[tuple[str, str]] = []
         self.registry._encoder_mode = True
         try:
-            body = self._workflow_json(workflow, fragments, top=True)
+            body = self._workflow_json(workflow, fragments, top=True, archived=archived, new=new)
         finally:
             self.registry._encoder_mode = False
-        return f'{{"format":{STATE_FORMAT},"serializer_version":{json.dumps(self.version)},"workflow":{body}}}'
+        count = len(archived) if archived is not None else 0
+        text = (f'{{"format":{STATE_FORMAT},"serializer_version":{json.dumps(self.version)},'
+                f'"archived":{count},"workflow":{body}}}')
+        return text, new
 
-    def _workflow_json(self, workflow, fragments: dict, *, top: bool) -> str:
+    def _workflow_json(self, workflow, fragments: dict, *, top: bool, archived: set | None = None,
+                       new: list | None = None) -> str:
         reg = self.registry
         head: dict[str, Any] = {
             "data": reg.clean(workflow.data),
@@ -277,7 +296,20 @@ class StateSerializer:
             head["typename"] = "BpmnSubWorkflow"
             head["parent_task_id"] = str(workflow.parent_task_id)
             head["spec"] = workflow.spec.name
-        tasks = ",".join(self._task_json(task, fragments) for task in workflow.tasks.values())
+        if archived is None:
+            tasks = ",".join(self._task_json(task, fragments) for task in workflow.tasks.values())
+        else:
+            live = []
+            for task in workflow.tasks.values():
+                if task.id in archived:
+                    continue
+                text = self._task_json(task, fragments)
+                if fragments.get(task.id, (None,))[0] is _FROZEN and (task._parent is None or task._parent in archived):
+                    archived.add(task.id)
+                    new.append((str(task.id), text))
+                else:
+                    live.append(text)
+            tasks = ",".join(live)
         parts = [json.dumps(head, cls=self._encoder, ensure_ascii=False)[:-1], f',"tasks":{{{tasks}}}']
         if top:
             subs = ",".join(f'"{sub_id}":{self._workflow_json(sub, fragments, top=False)}'
@@ -321,8 +353,21 @@ class StateSerializer:
             fragments[task.id] = (key, text)
         return text
 
-    def load_state(self, text: str, spec, subprocess_specs):
+    def load_state(self, text: str, spec, subprocess_specs, archived: list[str] | tuple = ()):
+        """Rebuild a workflow from :meth:`dump_state` text, or :meth:`dump_live` text plus the
+        archived records in the order they were archived.
+
+        :raises ValueError: the archive does not hold as many records as the state expects
+        """
+        if archived:
+            # The top workflow's task mapping is the first one in the text (we wrote it so).
+            marker = ',"tasks":{'
+            at = text.index(marker) + len(marker)
+            joined = ",".join(archived)
+            text = text[:at] + joined + ("" if text[at] == "}" else ",") + text[at:]
         envelope = json.loads(text)
+        if envelope.get("archived", 0) != len(archived):
+            raise ValueError(f"state expects {envelope.get('archived')} archived tasks, found {len(archived)}")
         dct = envelope["workflow"]
         if envelope.get("serializer_version") != self.version:
             # Older library state: let the library's own migrations bring it up to date.
@@ -334,4 +379,7 @@ class StateSerializer:
                 migrate(dct)
                 dct.pop("spec", None)
                 dct.pop("subprocess_specs", None)
-        return self._converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        workflow = self._converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        if archived:
+            workflow.__dict__["_paigong_archived"] = {UUID(fragment[1:37]) for fragment in archived}
+        return workflow

@@ -76,7 +76,7 @@ class WebQueries:
             row = s.get(Instance, ht.instance_id)
             loaded = self._definition(s, row.definition_id)
             schema = loaded.forms.get(ht.form) if ht.form else None
-            workflow = self.serializer.load_state(row.state, loaded.spec, loaded.subprocess_specs)
+            workflow = self._stored_workflow(s, row.id, loaded)
             task = workflow.get_task_from_id(UUID(task_id))
             data = json.loads(json.dumps(dict(task.data), default=str)) if task is not None else {}
             instructions = None

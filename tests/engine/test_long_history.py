@@ -26,3 +26,29 @@ def test_an_instance_reworked_400_times_still_runs_to_its_end(sqlite_db, clock):
     assert steps == 9 + 2 * 400
     history = eng.history(result.instance_id)
     assert sum(1 for e in history if e.kind == "task_completed" and e.element_id == "quality_check") == 401
+
+
+def test_a_long_lived_instance_continues_in_a_new_process_from_its_archive(db, clock):
+    eng = make_engine(db, clock)
+    eng.deploy({"dispatch.bpmn": model.bpmn(OPERATOR).encode(), **model.form_schemas()})
+    actors = {group: make_user(db, f"u_{group}", group) for group in model.LANES}
+    result = eng.start(model.PROCESS_ID, {}, actor=actors["customer_service"])
+    data: dict = {}
+    steps = 0
+    while result.open_tasks:
+        task = result.open_tasks[0]
+        form = model.form_data(task.element_id, 1, data, rework=30)
+        data.update(form)
+        if steps % 7 == 3:
+            eng = make_engine(db, clock)  # an empty cache: the state is read back from the database
+        result = eng.complete(task.id, form, actor=actors[task.group_id])
+        steps += 1
+    assert result.status == "completed" and steps == 9 + 2 * 30
+    with db.read() as s:
+        from sqlalchemy import func, select
+
+        from engine.models import Instance, TaskArchive
+
+        archived = s.scalar(select(func.count()).select_from(TaskArchive))
+        state_size = len(s.get(Instance, result.instance_id).state)
+    assert archived > 60 and state_size < 12_000

@@ -75,3 +75,35 @@ def test_every_step_of_the_dispatch_flow_reloads_equal():
         workflow.do_engine_steps()
         steps += 1
     assert workflow.is_completed() and steps == 14
+
+
+def test_archived_records_and_the_live_state_reload_equal_at_every_step():
+    from bench import dispatch_model as model
+    from bench.engine_throughput import OPERATOR
+
+    parser = new_parser()
+    parser.add_bpmn_str(model.bpmn(OPERATOR).encode(), filename="dispatch.bpmn")
+    spec, subs = parser.get_spec(model.PROCESS_ID), parser.get_subprocess_specs(model.PROCESS_ID)
+    engine = ScriptEngine(FakeClock().now)
+    serializer = StateSerializer()
+    workflow = BpmnWorkflow(spec, subs, script_engine=engine)
+    workflow.do_engine_steps()
+    archive: list[str] = []
+    data: dict = {}
+    while True:
+        state, new = serializer.dump_live(workflow)
+        archive.extend(text for _task_id, text in new)
+        reloaded = serializer.load_state(state, spec, subs, archive)
+        assert live_data(reloaded) == live_data(workflow)
+        assert {str(t.id): t.state for t in reloaded.get_tasks()} == {str(t.id): t.state for t in workflow.get_tasks()}
+        assert {str(t.id): t.data for t in reloaded.get_tasks()} == {str(t.id): t.data for t in workflow.get_tasks()}
+        task = workflow.get_next_task(state=TaskState.READY, manual=True)
+        if task is None:
+            break
+        form = model.form_data(task.task_spec.bpmn_id, 1, data, covered=False, rework=5)
+        data.update(form)
+        task.data.update(form)
+        task.run()
+        workflow.do_engine_steps()
+    assert workflow.is_completed() and len(archive) > 20
+    assert len(state) < 10_000  # what is still alive, not the whole history
