@@ -37,6 +37,7 @@ run: assets db
 
 test: assets
 	@tools/ensure_postgres.sh
+	@tools/ensure_browser.sh
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: assets

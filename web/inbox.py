@@ -136,7 +136,7 @@ def checkin(task_id: str):
     page = engine.task_page(task_id, actor=actor)
     keys = schema_form.properties(page.schema)
     if "arrived_at" not in keys:
-        raise NotFound("该任务没有签到")
+        raise NotFound(gettext("该任务没有签到"))
     from web.formatting import zone
 
     data = {k: v for k, v in (page.draft or {}).items() if k in keys}
@@ -205,7 +205,7 @@ def attachment(file_id: str):
     """An attachment, only for users who may see its work order."""
     stored = uploads.lookup(file_id)
     if stored is None:
-        raise NotFound("附件不存在")
+        raise NotFound(gettext("附件不存在"))
     _engine().check_order_access(stored.instance_id, actor=current_actor())
     response = send_file(uploads.path_of(stored), mimetype=stored.content_type, download_name=stored.filename,
                          as_attachment=stored.content_type == "application/pdf", max_age=0)

@@ -112,7 +112,7 @@ def new():
     """Register a work order; warn when the same phone or serial has an open order; start its process."""
     actor = current_actor()
     if not (actor.is_admin or actor.groups & INTAKE_GROUPS):
-        raise NotAllowed("只有客服可以新建工单")
+        raise NotAllowed(gettext("只有客服可以新建工单"))
     form = IntakeForm()
     duplicates = []
     if form.validate_on_submit():

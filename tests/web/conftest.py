@@ -106,7 +106,7 @@ class Browser:
 
     def get(self, url, **kw):
         response = self.client.get(url, **kw)
-        found = CSRF.search(response.get_data(as_text=True))
+        found = CSRF.search(response.get_data(as_text=True)) if response.mimetype == "text/html" else None
         if found:
             self.token = found.group(1)
         return response
