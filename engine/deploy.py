@@ -301,7 +301,7 @@ class Validator:
                     self._check_service(el_ix.name, ts)
                 decision = getattr(ts, "dmnEngine", None)
                 if decision is not None:
-                    decisions.add(getattr(decision.decision, "id", ""))
+                    decisions.add(decision.decision_table.id)
         self._check_lanes(indexes, all_specs, lanes, by_process, ix)
         if len(self.problems) > before:
             return None

@@ -27,6 +27,7 @@ from sqlalchemy import JSON, Boolean, Date, Index, Integer, Numeric, String, Tex
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from engine.clock import Clock
 from engine.db import Database
 from engine.errors import InvalidInput, NotAllowed
 from engine.models import Base, Event, Id
@@ -232,7 +233,7 @@ def bump_revision(s: Session, kind: str, now: datetime) -> None:
     done = s.execute(
         update(RefRevision).where(RefRevision.kind == kind).values(revision=RefRevision.revision + 1, updated_at=now)
     )
-    if done.rowcount == 0:
+    if getattr(done, "rowcount", 0) == 0:
         s.add(RefRevision(kind=kind, revision=1, updated_at=now))
         s.flush()
 
@@ -394,6 +395,9 @@ class ReferenceImport:
 
 class ReferenceAdmin:
     """Mixed into :class:`engine.facade.Engine`; needs ``self.db`` and ``self.clock``."""
+
+    db: Database
+    clock: Clock
 
     def import_reference(self, kind: str, data: str | bytes, *, replace: bool = False,
                          actor: Actor = SYSTEM) -> ReferenceImport:

@@ -33,32 +33,30 @@ def warranty_period(product: Product, policy: Mapping[str, Any] | None = None) -
     """The warranty of ``product``, from ``policy`` when it names the category, else the catalog.
 
     :param policy: product category → months, or → ``{"months", "parts_months",
-        "labour_months"}``; this is where a DMN decision's output comes in
+        "labour_months"}``; this is where a DMN decision's output comes in. A number the
+        entry leaves out or sets to ``None`` is the catalog's.
     :raises ServiceInputError: the policy entry is not a whole number of months
     """
     if policy is not None and not isinstance(policy, Mapping):
         raise ServiceInputError("policy", "保修政策应为 品类 → 月数 的对象")
+    catalog = WarrantyPeriod(
+        parts_months=_first(product.parts_warranty_months, product.warranty_months),
+        labour_months=_first(product.labour_warranty_months, product.warranty_months),
+    )
     entry = (policy or {}).get(product.category)
     if entry is None:
-        return WarrantyPeriod(
-            parts_months=_first(product.parts_warranty_months, product.warranty_months),
-            labour_months=_first(product.labour_warranty_months, product.warranty_months),
-        )
+        return catalog
     if not isinstance(entry, Mapping):
         entry = {"months": entry}
     whole = _months(entry.get("months"), "policy")
     return WarrantyPeriod(
-        parts_months=_first(_months(entry.get("parts_months"), "policy"), whole),
-        labour_months=_first(_months(entry.get("labour_months"), "policy"), whole),
+        parts_months=_first(_months(entry.get("parts_months"), "policy"), whole, catalog.parts_months),
+        labour_months=_first(_months(entry.get("labour_months"), "policy"), whole, catalog.labour_months),
     )
 
 
-def _first(value: int | None, default: int | None) -> int:
-    if value is not None:
-        return value
-    if default is None:
-        raise ServiceInputError("policy", "保修政策缺少保修月数")
-    return default
+def _first(*numbers: int | None) -> int:
+    return next(n for n in numbers if n is not None)
 
 
 def _months(value: Any, field: str) -> int | None:
@@ -82,6 +80,28 @@ def last_covered_day(purchase: date, months: int) -> date:
     if months <= 0:
         return purchase - timedelta(days=1)
     return values.add_months(purchase, months)
+
+
+@operator("product_info")
+def product_info(*, product_model: str, ref: ReferenceData) -> dict:
+    """The catalog entry of a product model: category, name and warranty months.
+
+    A diagram looks the category up here before a decision table that works per category
+    (the warranty policy DMN).
+
+    :raises ServiceInputError: unknown model
+    """
+    product = ref.product(product_model) if isinstance(product_model, str) else None
+    if product is None:
+        raise ServiceInputError("product_model", f"未知的产品型号 {product_model!r}")
+    period = warranty_period(product)
+    return {
+        "model": product.model,
+        "category": product.category,
+        "name": product.name,
+        "parts_warranty_months": period.parts_months,
+        "labour_warranty_months": period.labour_months,
+    }
 
 
 @operator("check_warranty")
@@ -136,8 +156,9 @@ def check_warranty(
 
 
 def _best_contract(contracts: list[Contract]) -> Contract | None:
-    # Prefer the contract that covers most, then the one that runs longest.
-    ranked = sorted(contracts, key=lambda c: (c.covers_labour + c.covers_parts, c.end), reverse=True)
+    # Prefer the contract that covers most, then the one that runs longest, then the lowest
+    # number, so the choice never depends on the order the reference data lists them in.
+    ranked = sorted(contracts, key=lambda c: (-(c.covers_labour + c.covers_parts), -c.end.toordinal(), c.contract_no))
     return ranked[0] if ranked else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -45,6 +46,7 @@ def test_deploy_refuses_a_broken_folder_with_the_element_named(run, tmp_path):
         source = fh.read()
     (broken / "work_order.bpmn").write_text(
         source.replace('id="check_warranty"', 'id="no_such_operator"', 1), encoding="utf-8")
+    shutil.copy(os.path.join(WORKFLOWS, "warranty_policy.dmn"), broken)  # the process calls its decision
     result = run("deploy", str(broken))
     assert result.exit_code == 1
     assert "warranty_check" in result.output and "no_such_operator" in result.output

@@ -124,7 +124,7 @@ def test_a_failing_warranty_check_at_start_leaves_the_order_in_error_for_an_admi
     order = {**ORDER, "product_model": "NO-SUCH-MODEL", "work_order_no": "WO-20260302-0003"}
     started = eng.start("work_order", order, actor=staff["kefu"])
     assert started.status == "error"
-    assert started.incident.element_id == "warranty_check" and "product_model" in started.incident.message
+    assert started.incident.element_id == "product_lookup" and "product_model" in started.incident.message
     admin = Actor("boss", frozenset({"admin"}), frozenset({"admin"}))
     eng.update_variables(started.instance_id, {"product_model": "KFR-35GW/NhGd1BAj"}, actor=admin,
                          reason="型号录入错误")

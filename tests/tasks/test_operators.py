@@ -13,6 +13,7 @@ from tests.tasks.factories import NOW, floats_in
 SAMPLE_CALLS = {
     "check_warranty": {"serial_no": "SN-123456", "product_model": "55E3F", "order_type": "repair",
                        "purchase_date": "2025-01-10"},
+    "product_info": {"product_model": "55E3F"},
     "quote_fees": {"order_type": "install", "category": "A", "zone": "out_of_city",
                    "parts": [{"code": "P-CAP", "qty": 2}], "materials": [{"code": "CU-PIPE", "qty": 1}]},
     "compute_deadlines": {"order_type": "install", "zone": "in_city", "dispatched_at": "2025-06-02T08:00:00Z",

@@ -6,7 +6,7 @@ import pytest
 
 from tasks.refdata import Product
 from tasks.registry import ServiceInputError
-from tasks.warranty import WarrantyPeriod, check_warranty, last_covered_day, warranty_period
+from tasks.warranty import WarrantyPeriod, check_warranty, last_covered_day, product_info, warranty_period
 
 
 def judge(ref, now, **params):
@@ -224,3 +224,48 @@ def test_warranty_period_falls_back_to_the_whole_unit_months():
 )
 def test_last_covered_day_counts_whole_months_like_the_civil_code(purchase, months, last_day):
     assert last_covered_day(purchase, months) == last_day
+
+
+def test_a_policy_entry_without_numbers_leaves_the_catalog_months():
+    product = Product("X-1", "冰箱", "冰箱", 36, parts_warranty_months=120)
+    no_rule = {"冰箱": {"parts_months": None, "labour_months": None}}
+    assert warranty_period(product, no_rule) == WarrantyPeriod(parts_months=120, labour_months=36)
+    assert warranty_period(product, {"冰箱": {"labour_months": 12}}) == WarrantyPeriod(120, 12)
+
+
+def test_product_info_gives_the_category_and_the_catalog_months(ref):
+    assert product_info(product_model="55E3F", ref=ref) == {
+        "model": "55E3F",
+        "category": "电视",
+        "name": "海信 55英寸 液晶电视",
+        "parts_warranty_months": 36,
+        "labour_warranty_months": 12,
+    }
+
+
+@pytest.mark.parametrize("model", ["NO-SUCH-MODEL", None, 55])
+def test_product_info_of_an_unknown_model_is_bad_input(ref, model):
+    with pytest.raises(ServiceInputError) as error:
+        product_info(product_model=model, ref=ref)
+    assert error.value.field == "product_model"
+
+
+def test_of_two_equal_contracts_the_lower_number_wins_whatever_their_order(now):
+    from datetime import date
+
+    from tasks.refdata import Contract
+    from tests.tasks.factories import make_ref
+
+    pair = [
+        Contract("HT-B", "王", "13800000001", "SN-TWIN-1", date(2025, 1, 1), date(2025, 12, 31), True, True),
+        Contract("HT-A", "王", "13800000001", "SN-TWIN-1", date(2025, 2, 1), date(2025, 12, 31), True, True),
+    ]
+    for contracts in (pair, pair[::-1]):
+        result = check_warranty(
+            serial_no="SN-TWIN-1",
+            product_model="55E3F",
+            order_type="repair",
+            now=now,
+            ref=make_ref(contracts=contracts),
+        )
+        assert result["contract_no"] == "HT-A"

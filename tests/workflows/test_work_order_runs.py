@@ -45,6 +45,13 @@ START_DATA = {
     "requested_at": "2025-06-03T09:00:00+08:00",
 }
 
+PRODUCT = {
+    "model": "KFR-35GW",
+    "category": "空调",
+    "name": "空调",
+    "parts_warranty_months": 72,
+    "labour_warranty_months": 72,
+}
 COVERED = {"decided": True, "covered": True, "category": "C", "reason": "在免费保修期内", "rule": "warranty_period"}
 UNDECIDED = {"decided": False, "covered": False, "category": None, "reason": "缺少购买日期", "rule": "no_purchase_date"}
 
@@ -87,13 +94,18 @@ def add_duration(iso_datetime: str, iso_duration: str) -> str:
 
 
 class FakeWarranty:
-    """Answers ``check_warranty`` with the given results in turn, repeating the last one."""
+    """Answers ``check_warranty`` with the given results in turn, repeating the last one.
+
+    ``product_info`` always finds an air conditioner (空调) in the catalog.
+    """
 
     def __init__(self, *results: dict) -> None:
         self.results = list(results)
         self.calls: list[dict] = []
 
     def __call__(self, operation_name: str, params: dict) -> dict:
+        if operation_name == "product_info":
+            return PRODUCT
         assert operation_name == "check_warranty"
         self.calls.append(params)
         return self.results[min(len(self.calls), len(self.results)) - 1]
@@ -114,6 +126,7 @@ class ScriptEngine(PythonScriptEngine):
 def specs():
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_file(str(WORKFLOWS / "work_order.bpmn"))
+    parser.add_dmn_file(str(WORKFLOWS / "warranty_policy.dmn"))
     return parser.get_spec("work_order"), parser.get_subprocess_specs("work_order")
 
 
@@ -228,6 +241,7 @@ def test_happy_path_runs_from_new_order_to_closed_order():
             "purchase_date": "2025-05-20",
             "order_type": "install",
             "customer_phone": "13812345678",
+            "policy": {"空调": {"parts_months": 72, "labour_months": 72}},
         }
     ]
     assert run.ready() == ["dispatch"]

@@ -1,4 +1,4 @@
-"""``paigong import KIND FILE`` and ``paigong demo`` on a fresh SQLite database."""
+"""``paigong import KIND FILE`` and the reference data of ``paigong demo``, on a fresh SQLite database."""
 
 from __future__ import annotations
 
