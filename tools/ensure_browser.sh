@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Make sure Debian's chromium is there for the browser tests (tests/e2e, marker `browser`).
+# Make sure Debian's chromium (and a Chinese font for the screenshots) is there for the browser
+# tests (tests/e2e, marker `browser`).
 # Under CI it is required: install it when missing. Elsewhere the browser tests are skipped
 # without it (PAIGONG_INSTALL_BROWSER=1 installs it here too). Never downloads browsers itself.
 set -u
 BROWSER=/usr/bin/chromium
-[ -x "$BROWSER" ] && exit 0
+have_fonts() { fc-list :lang=zh 2>/dev/null | grep -q .; }  # screenshots need a Chinese font
+[ -x "$BROWSER" ] && have_fonts && exit 0
 if [ "${CI:-}" != "true" ] && [ "${PAIGONG_INSTALL_BROWSER:-}" != "1" ]; then
-  echo "注意: 未找到 $BROWSER，浏览器测试将被跳过 (CI=true 时为必需)。"
+  [ -x "$BROWSER" ] || echo "注意: 未找到 $BROWSER，浏览器测试将被跳过 (CI=true 时为必需)。"
   exit 0
 fi
-echo "==> 安装 chromium"
+echo "==> 安装 chromium 和中文字体"
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
-$SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+$SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 if [ ! -x "$BROWSER" ]; then echo "chromium 安装失败" >&2; exit 1; fi
 exit 0

@@ -110,6 +110,9 @@ CONTEXT = {
     "customer_requirements": N_("客户要求"),
 }
 
+# Notifications a process sends (BPMN messages caught by nothing in the process).
+MESSAGES = {"dispatch_reminder": N_("派工提醒（短信/微信）")}
+
 RESULTS = {"fixed": N_("已解决"), "not_fixed": N_("未解决")}
 
 # Data keys whose values are codes with labels above.

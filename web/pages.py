@@ -20,9 +20,9 @@ ORDER_FACTS = ("work_order_no", "order_type", "channel", "customer_name", "custo
                "warranty", "technician", "dispatched_at", "accept_within", "appointment_at", "arrived_at",
                "completion_deadline", "progress_note", "result", "work_done", "fee_collected")
 DEADLINES = ("requested_at", "appointment_at", "completion_deadline")
-QUIET_EVENTS = {"element", "timers_checked", "task_created"}
+QUIET_EVENTS = {"element", "timers_checked", "task_created", "event_unhandled"}
 _FILE_ID = re.compile(r"^[0-9a-f]{32}$")
-_instructions_env = SandboxedEnvironment(autoescape=True)
+_instructions_env = SandboxedEnvironment(autoescape=False)  # plain text; the page escapes it once
 
 
 def facts(data: dict[str, Any], keys) -> list[tuple[str, str, str]]:
@@ -44,7 +44,7 @@ def _instruction_template(text: str):
 
 
 def instructions(text: str | None, data: dict[str, Any]) -> str | None:
-    """The task's instructions for the user, filled from the order's data (sandboxed, escaped)."""
+    """The task's instructions for the user, filled from the order's data (sandboxed; plain text)."""
     if not text:
         return None
     try:
@@ -78,7 +78,7 @@ def timeline(history, names: dict[str, str]) -> list[dict[str, Any]]:
                 if data.get(key):
                     details.append((gettext("说明"), str(data[key])))
         elif e.kind == "message_sent" and data.get("name"):
-            details.append((gettext("通知"), str(data["name"])))
+            details.append((gettext("通知"), label(labels.MESSAGES, data["name"])))
         out.append(dict(at=e.at, actor=e.actor, kind=e.kind, what=label(labels.EVENTS, e.kind),
                         element=names.get(e.element_id or "", e.element_id or ""), details=details))
     return out

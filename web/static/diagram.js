@@ -23,6 +23,15 @@
         mark(d.active, "pg-active");
         mark(d.failed, "pg-failed");
         canvas.zoom("fit-viewport");
+        // on a phone the whole process is too small to read: show the current step up close
+        var first = (d.active || []).map(function (id) { return registry.get(id); }).filter(function (el) {
+          return el && el.type !== "bpmn:SubProcess" && el.type !== "bpmn:Process";
+        })[0];
+        if (first && canvas.viewbox().scale < 0.35) {
+          var scale = 0.7, w = box.clientWidth / scale, h = box.clientHeight / scale;
+          canvas.viewbox({ x: first.x + first.width / 2 - w / 2, y: first.y + first.height / 2 - h / 2,
+                           width: w, height: h });
+        }
         box.setAttribute("data-ready", "1");
       });
     })
