@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask_babel import gettext
 
 from web import labels
-from web.i18n import engine_text, label
+from web.i18n import engine_text, label, tr
 
 DUE_SOON = timedelta(hours=4)  # the engine's "due soon" filter uses the same window
 
@@ -71,24 +71,24 @@ def age(value: datetime | None) -> str:
         return ""
     seconds = max(0, int((now() - value).total_seconds()))
     if seconds < 60:
-        return gettext("刚刚")
+        return tr("刚刚")
     if seconds < 3600:
-        return gettext("%(n)s 分钟", n=seconds // 60)
+        return tr("%(n)s 分钟") % {"n": seconds // 60}
     if seconds < 86400:
-        return gettext("%(n)s 小时", n=seconds // 3600)
-    return gettext("%(n)s 天", n=seconds // 86400)
+        return tr("%(n)s 小时") % {"n": seconds // 3600}
+    return tr("%(n)s 天") % {"n": seconds // 86400}
 
 
 def sla(due: datetime | None) -> tuple[str, str]:
     """(css class, label) of a due time: on time, due soon (4 h) or overdue."""
     if due is None:
-        return "none", gettext("无时限")
+        return "none", tr("无时限")
     current = now()
     if due < current:
-        return "overdue", gettext("已超时")
+        return "overdue", tr("已超时")
     if due < current + DUE_SOON:
-        return "soon", gettext("即将到期")
-    return "ok", gettext("正常")
+        return "soon", tr("即将到期")
+    return "ok", tr("正常")
 
 
 def display_value(value: Any, key: str | None = None) -> str:

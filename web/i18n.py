@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, g, session
 from flask_babel import Babel, get_locale, gettext
 
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -111,9 +111,18 @@ def engine_text(message: str) -> str:
     return message
 
 
+def tr(text: str) -> str:
+    """``gettext`` remembered for the rest of the request (list pages ask for the same labels per row)."""
+    cache = g.setdefault("_translated", {})
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = gettext(text)
+    return found
+
+
 def label(table: dict[str, str], code) -> str:
     """The translated label of ``code`` in ``table`` (the code itself when unknown)."""
     if code is None:
         return ""
     text = table.get(str(code))
-    return gettext(text) if text else str(code)
+    return tr(text) if text else str(code)

@@ -1,22 +1,35 @@
-"""Every POST route refuses a request without the CSRF token; the token also works as a header."""
+"""Every POST route refuses a request without the CSRF token; the token also works as a header.
+
+The JSON API under /api/ authenticates with bearer tokens and the webhooks under /hooks/ with
+HMAC signatures, not the session cookie, so a forged cross-site request carries no credentials
+there; they are exempt and tested with their own blueprints.
+"""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from tests.web.conftest import start_order, task_of
 
 
+EXEMPT = ("/api/", "/hooks/")
+
+
 def post_rules(app):
-    return sorted({rule.rule for rule in app.url_map.iter_rules() if "POST" in rule.methods})
+    return sorted({rule.rule for rule in app.url_map.iter_rules()
+                   if "POST" in rule.methods and not rule.rule.startswith(EXEMPT)})
 
 
 def fill(rule: str, task_id: str) -> str:
-    return (rule.replace("<task_id>", task_id).replace("<int:instance_id>", "1").replace("<file_id>", "0" * 32))
+    rule = re.sub(r"<int:\w+>", "1", rule.replace("<task_id>", task_id))
+    rule = re.sub(r"<any\(\s*([^,)]+)[^>]*>", r"\1", rule)  # a choice: its first option
+    return re.sub(r"<[^>]+>", "x", rule)
 
 
-def test_the_app_has_the_post_routes_this_test_knows(app):
-    assert post_rules(app) == sorted([
+def test_the_staff_post_routes_are_all_covered(app):
+    assert set(post_rules(app)) >= set([
         "/login", "/logout", "/orders/new", "/tasks/<task_id>/claim", "/tasks/<task_id>/unclaim",
         "/tasks/<task_id>/reassign", "/tasks/<task_id>/complete", "/tasks/<task_id>/draft",
         "/tasks/<task_id>/checkin",
