@@ -11,7 +11,7 @@ from tests.web.conftest import start_order, task_of
 
 WEB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "web")
 PO = os.path.join(WEB, "translations", "en", "LC_MESSAGES", "messages.po")
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None, "tr": None, "ngettext": (1, 2)}
 METHODS = [("**/templates/**.html", "jinja2"), ("**/static/**", "ignore"), ("**.py", "python")]
 
 
