@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock as clockmod
 from engine import fastsql, forms, identity, runtime, views
+from engine.channels import Channels
 from engine.clock import Clock
 from engine.db import Database
 from engine.deploy import Validator, read_directory
@@ -105,7 +106,7 @@ class _Loaded:
     process_id: str
 
 
-class Engine(Queries, People, WebQueries, ReferenceAdmin):
+class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels):
     """Durable SpiffWorkflow execution over SQLAlchemy.
 
     :param db: the database

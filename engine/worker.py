@@ -19,9 +19,15 @@ def log_sender(topic: str, payload: dict[str, Any], outbox_id: int) -> None:
 
 
 def run_worker(engine: Engine, *, once: bool = False, interval: float = 1.0,
-               send: Callable[[str, dict[str, Any], int], None] = log_sender,
+               send: Callable[[str, dict[str, Any], int], None] | None = None,
                echo: Callable[[str], None] = print) -> None:
-    """Poll for due work until stopped (SIGTERM/SIGINT finish the current round)."""
+    """Poll for due work until stopped (SIGTERM/SIGINT finish the current round).
+
+    ``send`` defaults to the engine's configured notifier (see :mod:`engine.senders`); a
+    sender with a ``prepare()`` has it called before each delivery round.
+    """
+    send = send or engine.notification_sender()
+    prepare = getattr(send, "prepare", None)
     stopping = {"flag": False}
 
     def stop(_signum, _frame):
@@ -33,6 +39,8 @@ def run_worker(engine: Engine, *, once: bool = False, interval: float = 1.0,
         echo(f"worker 已启动，每 {interval} 秒检查一次到期任务")
     while True:
         fired = engine.fire_due_jobs()
+        if prepare is not None:
+            prepare()
         sent = engine.deliver_outbox(send)
         if fired or sent:
             echo(f"定时/重试 {fired} 个，通知 {sent} 条")

@@ -143,3 +143,6 @@ def _safe_url(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return scheme + "://***@" + rest.split("@", 1)[1]
     return url
+
+
+from paigong import cli_tokens  # noqa: E402,F401 - registers `paigong token` and `paigong schedule`

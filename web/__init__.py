@@ -14,7 +14,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ``PAIGONG_DATABASE_URL`` (default: SQLite in ``instance/``), ``PAIGONG_WORKFLOWS``
     (default: ``workflows/`` beside the package), ``PAIGONG_SECRET_KEY``,
     ``PAIGONG_SECURE_COOKIES`` (1 behind HTTPS), ``PAIGONG_TIMEZONE`` (default Asia/Shanghai),
-    ``PAIGONG_UPLOAD_DIR`` (default ``instance/uploads``).
+    ``PAIGONG_UPLOAD_DIR`` (default ``instance/uploads``), ``PAIGONG_PUBLIC_URL`` (the address
+    customers' links point to), ``PAIGONG_SALES_WEBHOOK_SECRET``, and the notification
+    channels' ``PAIGONG_SMTP_*``, ``PAIGONG_SMS_*``, ``PAIGONG_WECHAT_*``,
+    ``PAIGONG_NOTIFY_WEBHOOK_*`` (see :mod:`engine.senders`).
     """
     app = Flask(__name__, instance_relative_config=True)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +55,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(orders.bp)
+    _channels(app, engine)
     return app
+
+
+def _channels(app: Flask, engine) -> None:
+    """The API, the customer's pages, incoming webhooks and the notifier the worker sends with."""
+    from engine.senders import Notifier, senders_from_config
+    from web import api, customer_links, public, security, webhooks
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(webhooks.bp)
+    security.csrf.exempt(api.bp)  # bearer tokens only, never cookies: nothing for a forged request to ride on
+    security.csrf.exempt(webhooks.bp)  # HMAC-signed
+    engine.configure_notifications(Notifier(senders_from_config(app.config), engine=engine,
+                                            links=customer_links.link_builder(app)))
+
+
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -7,7 +7,7 @@ from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from engine import Conflict, EngineError, InvalidInput, NotAllowed, NotFound
+from engine import Conflict, DeployError, EngineError, InvalidInput, NotAllowed, NotFound
 from web.i18n import engine_text
 
 csrf = CSRFProtect()
@@ -15,7 +15,11 @@ csrf = CSRFProtect()
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'")
 
-STATUS = {NotFound: 404, NotAllowed: 403, Conflict: 409, InvalidInput: 400}
+STATUS = {NotFound: 404, NotAllowed: 403, Conflict: 409, InvalidInput: 400, DeployError: 422}
+# the API's stable error codes ({"error": {"code", "message", "fields"}}) for statuses without an engine error
+API_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+             409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_definition",
+             429: "rate_limited", 500: "internal"}
 
 
 def init_app(app: Flask) -> None:
@@ -51,7 +55,14 @@ def wants_json() -> bool:
     return request.is_json or best == "application/json"
 
 
-def error_page(status: int, title: str, message: str, fields: dict[str, str] | None = None):
+def error_page(status: int, title: str, message: str, fields: dict[str, str] | None = None, code: str | None = None):
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": code or API_CODES.get(status, "error"), "message": message, "fields": fields or {}}}
+        response = jsonify(body)
+        response.status_code = status
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="paigong"'
+        return response
     if wants_json():
         return jsonify(error=title, message=message, fields=fields or {}), status
     return render_template("error.html", status=status, title=title, message=message, fields=fields or {}), status
@@ -60,9 +71,12 @@ def error_page(status: int, title: str, message: str, fields: dict[str, str] | N
 def _engine_error(exc: EngineError):
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
     titles = {404: gettext("找不到"), 403: gettext("没有权限"), 409: gettext("已被他人处理"),
-              400: gettext("输入有误"), 500: gettext("出错了")}
+              400: gettext("输入有误"), 422: gettext("输入有误"), 500: gettext("出错了")}
     fields = {k: engine_text(v) for k, v in getattr(exc, "fields", {}).items()}
-    return error_page(status, titles[status], engine_text(exc.message), fields)
+    for problem in getattr(exc, "problems", None) or ():
+        where = problem.file + (f" [{problem.element_id}]" if problem.element_id else "")
+        fields[where] = f"{fields[where]}; {problem.message}" if where in fields else problem.message
+    return error_page(status, titles[status], engine_text(exc.message), fields, exc.code)
 
 
 def _csrf_error(exc: CSRFError):
@@ -75,6 +89,8 @@ def _http_error(exc: HTTPException):
     messages = {413: gettext("上传的内容太大：每个文件不能超过 5 MB。"),
                 404: gettext("您要找的页面不存在。")}
     code = exc.code or 500
+    if request.path.startswith("/api/"):
+        return error_page(code, titles.get(code, exc.name), exc.description or exc.name)
     if code not in titles:
         return exc
     return error_page(code, titles[code], messages.get(code) or titles[code])
