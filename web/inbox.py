@@ -111,11 +111,18 @@ def complete(task_id: str):
     if errors:
         return render_task(page, data, errors, 400)
     try:
-        engine.complete(task_id, data, actor=actor)
+        result = engine.complete(task_id, data, actor=actor)
     except InvalidInput as exc:
         return render_task(page, data, exc.fields, 400)
     flash(gettext("已完成：%(name)s（%(no)s）", name=page.task.name, no=page.task.work_order_no or ""), "success")
+    _warn_incident(result)
     return redirect(url_for("inbox.index"))
+
+
+def _warn_incident(result) -> None:
+    if result.incident is not None:
+        flash(gettext("您的提交已保存，但随后的自动步骤“%(step)s”出错，已通知管理员处理。",
+                      step=result.incident.element_name), "warning")
 
 
 @bp.post("/tasks/<task_id>/draft")
@@ -145,10 +152,11 @@ def checkin(task_id: str):
     if location and "checkin_location" in keys:
         data["checkin_location"] = location
     try:
-        engine.complete(task_id, data, actor=actor)
+        result = engine.complete(task_id, data, actor=actor)
     except InvalidInput as exc:
         return render_task(page, data, exc.fields, 400)
     flash(gettext("已签到：%(no)s", no=page.task.work_order_no or ""), "success")
+    _warn_incident(result)
     return redirect(url_for("inbox.index"))
 
 

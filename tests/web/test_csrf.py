@@ -13,7 +13,6 @@ import pytest
 
 from tests.web.conftest import start_order, task_of
 
-
 EXEMPT = ("/api/", "/hooks/")
 
 

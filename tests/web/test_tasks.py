@@ -182,3 +182,17 @@ def test_conflicts_and_errors_answer_json_to_json_clients(engine, browser):
     b = browser("diaodu")
     response = b.client.post(f"/tasks/{task.id}/claim", headers={"X-CSRFToken": b.token, "Accept": "application/json"})
     assert response.status_code == 409 and response.get_json()["message"] == "任务已由 diaodu 完成"
+
+
+def test_a_failing_automatic_step_after_the_submission_is_reported(engine, browser, monkeypatch):
+    from datetime import UTC, datetime
+
+    from engine.results import IncidentView, StepResult
+
+    start_order(engine)
+    task = task_of(engine, "diaodu", "dispatch")
+    incident = IncidentView(1, task.instance_id, "fee_check", "收费计算", "boom", "", 1, datetime.now(UTC), None)
+    monkeypatch.setattr(engine, "complete", lambda *a, **k: StepResult(task.instance_id, "error", 3, incident))
+    b = browser("diaodu")
+    b.post(f"/tasks/{task.id}/complete", DISPATCH)
+    assert "随后的自动步骤“收费计算”出错" in b.get("/inbox").get_data(as_text=True)
