@@ -26,6 +26,34 @@ MUTATING = b"""<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>"""
 
 
+def dispatch_workflow():
+    """The benchmark's dispatch flow, started in memory with the restricted script engine."""
+    from bench import dispatch_model as model
+    from bench.engine_throughput import OPERATOR
+
+    parser = new_parser()
+    parser.add_bpmn_str(model.bpmn(OPERATOR).encode(), filename="dispatch.bpmn")
+    spec, subs = parser.get_spec(model.PROCESS_ID), parser.get_subprocess_specs(model.PROCESS_ID)
+    workflow = BpmnWorkflow(spec, subs, script_engine=ScriptEngine(FakeClock().now))
+    workflow.do_engine_steps()
+    return spec, subs, workflow
+
+
+def complete_next(workflow, data: dict, *, rework: int) -> bool:
+    """Complete the next READY user task with the benchmark's form data (charged, reworked)."""
+    from bench import dispatch_model as model
+
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    if task is None:
+        return False
+    form = model.form_data(task.task_spec.bpmn_id, 1, data, covered=False, rework=rework)
+    data.update(form)
+    task.data.update(form)
+    task.run()
+    workflow.do_engine_steps()
+    return True
+
+
 def live_data(workflow) -> dict:
     return {str(t.id): t.data for t in workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK)}
 
@@ -48,16 +76,8 @@ def test_a_live_task_reloads_with_a_nested_value_mutated_after_its_parent_finish
 
 
 def test_every_step_of_the_dispatch_flow_reloads_equal():
-    from bench import dispatch_model as model
-    from bench.engine_throughput import OPERATOR
-
-    parser = new_parser()
-    parser.add_bpmn_str(model.bpmn(OPERATOR).encode(), filename="dispatch.bpmn")
-    spec, subs = parser.get_spec(model.PROCESS_ID), parser.get_subprocess_specs(model.PROCESS_ID)
-    engine = ScriptEngine(FakeClock().now)
+    spec, subs, workflow = dispatch_workflow()
     serializer = StateSerializer()
-    workflow = BpmnWorkflow(spec, subs, script_engine=engine)
-    workflow.do_engine_steps()
     data: dict = {}
     steps = 0
     while True:
@@ -65,29 +85,15 @@ def test_every_step_of_the_dispatch_flow_reloads_equal():
         reloaded = serializer.load_state(text, spec, subs)
         assert live_data(reloaded) == live_data(workflow)
         assert {str(t.id): t.state for t in reloaded.get_tasks()} == {str(t.id): t.state for t in workflow.get_tasks()}
-        task = workflow.get_next_task(state=TaskState.READY, manual=True)
-        if task is None:
+        if not complete_next(workflow, data, rework=2):
             break
-        form = model.form_data(task.task_spec.bpmn_id, 1, data, covered=False, rework=2)
-        data.update(form)
-        task.data.update(form)
-        task.run()
-        workflow.do_engine_steps()
         steps += 1
     assert workflow.is_completed() and steps == 14
 
 
 def test_archived_records_and_the_live_state_reload_equal_at_every_step():
-    from bench import dispatch_model as model
-    from bench.engine_throughput import OPERATOR
-
-    parser = new_parser()
-    parser.add_bpmn_str(model.bpmn(OPERATOR).encode(), filename="dispatch.bpmn")
-    spec, subs = parser.get_spec(model.PROCESS_ID), parser.get_subprocess_specs(model.PROCESS_ID)
-    engine = ScriptEngine(FakeClock().now)
+    spec, subs, workflow = dispatch_workflow()
     serializer = StateSerializer()
-    workflow = BpmnWorkflow(spec, subs, script_engine=engine)
-    workflow.do_engine_steps()
     archive: list[str] = []
     data: dict = {}
     while True:
@@ -97,13 +103,7 @@ def test_archived_records_and_the_live_state_reload_equal_at_every_step():
         assert live_data(reloaded) == live_data(workflow)
         assert {str(t.id): t.state for t in reloaded.get_tasks()} == {str(t.id): t.state for t in workflow.get_tasks()}
         assert {str(t.id): t.data for t in reloaded.get_tasks()} == {str(t.id): t.data for t in workflow.get_tasks()}
-        task = workflow.get_next_task(state=TaskState.READY, manual=True)
-        if task is None:
+        if not complete_next(workflow, data, rework=5):
             break
-        form = model.form_data(task.task_spec.bpmn_id, 1, data, covered=False, rework=5)
-        data.update(form)
-        task.data.update(form)
-        task.run()
-        workflow.do_engine_steps()
     assert workflow.is_completed() and len(archive) > 20
     assert len(state) < 10_000  # what is still alive, not the whole history
