@@ -241,3 +241,14 @@ def test_claiming_someone_elses_task_is_a_conflict(client, engine, token):
     task_id = task_of(engine, "diaodu", "dispatch").id
     response = client.post(f"/api/v1/tasks/{task_id}/claim", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 409
+
+
+def test_admins_read_and_edit_the_notification_templates(client, token):
+    admin = token("admin")
+    listed = client.get("/api/v1/notification-templates", headers=admin).get_json()["items"]
+    assert {"dispatch_reminder", "appointment", "service_completed", "urge"} <= {t["topic"] for t in listed}
+    saved = client.put("/api/v1/notification-templates", headers=admin, json={
+        "topic": "urge", "channel": "email", "recipient": "dispatch@example.cn", "title": "客户催单",
+        "body": "工单 {work_order_no} 客户催促：{note}"})
+    assert saved.status_code == 200 and saved.get_json()["id"]
+    assert client.get("/api/v1/notification-templates", headers=token("kefu")).status_code == 403

@@ -129,3 +129,22 @@ def list_evaluations():
     if not (a.is_admin or a.groups & ORDER_WATCHERS):
         raise NotAllowed("只有调度、客服或管理员可以查看评价")
     return reply(engine().evaluations(limit=query_args(current_app).get("limit", 100)))
+
+
+@bp.get("/notification-templates")
+@operation("通知模板（管理员）", tag="notifications", responses={200: ("通知模板", ref("TemplateList"))})
+def list_templates():
+    _require_admin()
+    return reply({"items": engine().notification_templates()})
+
+
+@bp.put("/notification-templates")
+@operation("新增或修改一个通知模板（按主题、渠道、接收人；管理员）", tag="notifications", body=ref("Template"),
+           responses={200: ("已保存", ref("Template"))})
+def save_template():
+    _require_admin()
+    body = json_body(current_app)
+    saved = engine().save_notification_template(
+        topic=body["topic"], channel=body["channel"], recipient=body["recipient"], body=body["body"],
+        title=body.get("title", ""), enabled=body.get("enabled", True), actor=actor())
+    return reply(saved)

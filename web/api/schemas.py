@@ -193,4 +193,22 @@ COMPONENTS: dict[str, dict] = {
                        "items": {"type": "array", "items": {"type": "object"}}},
     },
 }
+COMPONENTS["Template"] = {
+    "type": "object", "additionalProperties": False, "required": ["topic", "channel", "recipient", "body"],
+    "properties": {
+        "id": nullable("integer"),
+        "topic": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+                  "description": "dispatch_reminder、appointment、service_completed、urge、reschedule_request 或 BPMN 消息名"},
+        "channel": {"type": "string", "enum": ["sms", "wechat", "email", "webhook", "log"]},
+        "recipient": {"type": "string", "minLength": 1, "maxLength": 256,
+                      "description": "technician、customer、group:<组编号>，或固定地址（邮箱、URL、config）"},
+        "title": {"type": "string", "maxLength": 256},
+        "body": {"type": "string", "minLength": 1, "maxLength": 2000,
+                 "description": "中文正文，{work_order_no}、{customer_name}、{technician_name}、{appointment_at}、"
+                                "{status_link}、{evaluation_link} 等占位符"},
+        "enabled": {"type": "boolean"},
+    },
+}
+COMPONENTS["TemplateList"] = {"type": "object", "required": ["items"],
+                              "properties": {"items": {"type": "array", "items": ref("Template")}}}
 COMPONENT_ROOT = {"components": {"schemas": COMPONENTS}}
