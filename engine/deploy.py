@@ -291,7 +291,8 @@ class Validator:
                 if not bpmn_id:
                     continue
                 names[bpmn_id] = getattr(ts, "bpmn_name", None) or bpmn_id
-                el_ix = _find_index(indexes, bpmn_id) or owner
+                # an element's own file first: another file may use the same id
+                el_ix = owner if bpmn_id in owner.elements else (_find_index(indexes, bpmn_id) or owner)
                 group = self._resolve_group(el_ix.lanes.get(bpmn_id))
                 if group:
                     lanes[bpmn_id] = group
@@ -367,7 +368,9 @@ class Validator:
                     continue
                 group = _group_via_containers(ts.bpmn_id, s.name, lanes, parent_of, all_specs)
                 if group is None:
-                    el_ix = _find_index(indexes, ts.bpmn_id) or by_process.get(s.name) or default_ix
+                    own = by_process.get(s.name)
+                    el_ix = own if own is not None and ts.bpmn_id in own.elements else (
+                        _find_index(indexes, ts.bpmn_id) or own or default_ix)
                     lane = el_ix.lanes.get(ts.bpmn_id)
                     if lane is None:
                         self.problem(el_ix.name, ts.bpmn_id, "用户任务不在任何泳道中，无法分配给员工组")

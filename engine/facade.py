@@ -646,14 +646,15 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels):
             return sub.instance_id
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
-            waiting = [t for t in runtime.waiting_catches(workflow) if runtime.message_name(t) == name]
+            waiting = [(t, d) for t in runtime.waiting_catches(workflow)
+                       for d in runtime.message_definitions(t) if d.name == name]
             if not waiting:
                 raise Conflict(f"工单 {business_key} 已不再等待消息 {name}")
-            definition = waiting[0].task_spec.event_definition
+            catcher, definition = waiting[0]
             correlations = definition.calculate_correlations(
                 self.script_engine, definition.correlation_properties, payload) if definition.correlation_properties else {}
             workflow.catch(BpmnEvent(definition, payload, correlations))
-            ctx.log("message_received", element_id=waiting[0].task_spec.bpmn_id, data={"name": name, **payload})
+            ctx.log("message_received", element_id=catcher.task_spec.bpmn_id, data={"name": name, **payload})
 
         return self._step(None, actor, act, find=find)
 
@@ -752,9 +753,12 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels):
             job_ref = self._next_job(now, skipped)
             if job_ref is None:
                 break
-            job_id, instance_id, kind = job_ref
+            job_id, instance_id, kind, due = job_ref
+            # The library fires a timer only once its clock is strictly past the due time:
+            # a job run at its due time runs the step a microsecond after it.
+            at = max(now, due + timedelta(microseconds=1))
             try:
-                self._fire_job(job_id, instance_id, kind, now)
+                self._fire_job(job_id, instance_id, kind, at)
                 done += 1
             except _Busy:
                 skipped.add(job_id)
@@ -764,7 +768,7 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels):
 
     def _next_job(self, now: datetime, skipped: set[int]):
         with self.db.read() as s:
-            q = select(Job.id, Job.instance_id, Job.kind).where(Job.status == "pending", Job.due_at <= now)
+            q = select(Job.id, Job.instance_id, Job.kind, Job.due_at).where(Job.status == "pending", Job.due_at <= now)
             if skipped:
                 q = q.where(Job.id.not_in(skipped))
             row = s.execute(q.order_by(Job.due_at).limit(1)).first()
@@ -863,6 +867,8 @@ class _Busy(Exception):
 
 
 class _Fixed(Clock):
+    """The step's time, as SpiffWorkflow's timers see it during the step."""
+
     def __init__(self, when: datetime) -> None:
         self.when = when
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -111,9 +112,12 @@ def waiting_catches(workflow) -> list:
 
 
 def timer_due(task) -> datetime | None:
-    """Due time of a WAITING timer task, or None for other catches."""
+    """Due time of a WAITING timer task (or of the timer an event-based gateway waits for)."""
     definition = task.task_spec.event_definition
-    if not isinstance(definition, TimerEventDefinition):
+    if isinstance(definition, MultipleEventDefinition):
+        if not any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions):
+            return None
+    elif not isinstance(definition, TimerEventDefinition):
         return None
     value = task.internal_data.get("event_value")
     if value is None:
@@ -126,11 +130,14 @@ def timer_due(task) -> datetime | None:
     return when.astimezone(UTC) if when else None
 
 
-def message_name(task) -> str | None:
+def message_definitions(task) -> list:
+    """The message definitions a waiting catch task listens for (several at an event gateway)."""
     definition = task.task_spec.event_definition
+    if isinstance(definition, MultipleEventDefinition):
+        return [d for d in definition.event_definitions if isinstance(d, MessageEventDefinition)]
     if isinstance(definition, MessageEventDefinition):
-        return definition.name
-    return None
+        return [definition]
+    return []
 
 
 def deadline_for(task) -> datetime | None:
@@ -184,7 +191,7 @@ class Snapshot:
 
     ready: dict[str, Any] = field(default_factory=dict)
     timers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-    messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    messages: dict[str, tuple[str, str]] = field(default_factory=dict)  # "task id|message" -> (element, name)
     summary: dict[str, Any] | None = None  # as stored on the instance row, when known
 
 
@@ -248,9 +255,8 @@ def snapshot(workflow, before: Snapshot | None = None, became_ready: list | None
         due = timer_due(task)
         if due is not None:
             snap.timers[str(task.id)] = (task.task_spec.bpmn_id, due)
-        name = message_name(task)
-        if name:
-            snap.messages[str(task.id)] = (task.task_spec.bpmn_id, name)
+        for definition in message_definitions(task):
+            snap.messages[f"{task.id}|{definition.name}"] = (task.task_spec.bpmn_id, definition.name)
     return snap
 
 

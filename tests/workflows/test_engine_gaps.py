@@ -1,5 +1,5 @@
-"""What the process models need from the engine and do not get yet: each test is minimal and
-states the wanted behaviour; it is expected to fail (strict) until the engine changes.
+"""What the process models need from the engine: each test is minimal and states the wanted
+behaviour; those still marked xfail (strict) are gaps the engine has yet to close.
 
 The models in workflows/ work around each gap (see the notes); when a test here starts to
 pass, drop its marker and simplify the model.
@@ -50,9 +50,6 @@ TIMER = model("gap_timer", "technician", (
     "t_start t_work t_due t_end t_late")
 
 
-@pytest.mark.xfail(strict=True, reason="SpiffWorkflow fires a timer only once the clock is strictly past its due "
-                   "time; the engine runs the job at the due time, finds nothing fired, still counts it as run and "
-                   "postpones it by a minute")
 def test_a_timer_fires_at_its_due_time(eng, clock, tech):
     eng.deploy({"timer.bpmn": TIMER})
     started = eng.start("gap_timer", {"work_order_no": "G-1"}, actor=tech)
@@ -94,8 +91,6 @@ EVENT_GATEWAY = model("gap_evgw", "technician", (
     "g_start g_wait g_urge g_timeout g_end1 g_end2", head='<bpmn:message id="msg_urge2" name="urge" />')
 
 
-@pytest.mark.xfail(strict=True, raises=NotFound, reason="the messages an event-based gateway waits for get no "
-                   "subscription (the gateway waits with a multiple-event definition, not a message one)")
 def test_an_event_based_gateway_catches_a_message(eng, tech):
     eng.deploy({"evgw.bpmn": EVENT_GATEWAY})
     started = eng.start("gap_evgw", {"work_order_no": "G-3"}, actor=tech)
@@ -131,9 +126,6 @@ SAME_ID_B = model("gap_beta", "technician", (
     + flow("bf1", "b_start", "review") + flow("bf2", "review", "b_end")), "b_start review b_end")
 
 
-@pytest.mark.xfail(strict=True, reason="deploy resolves an element's lane by its id across every file and takes the "
-                   "first file that has the id, so a task shares the lane of a same-named task in another file "
-                   "(the models in workflows/ therefore use ids unique across files)")
 def test_a_task_takes_the_lane_of_its_own_file_when_another_file_uses_the_same_id(eng, sqlite_db, tech):
     eng.deploy({"a.bpmn": SAME_ID_A, "b.bpmn": SAME_ID_B})
     eng.start("gap_beta", {"work_order_no": "G-5"}, actor=tech)
