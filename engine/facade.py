@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from engine import clock as clockmod
 from engine import fastsql, forms, identity, runtime, views
+from engine.admin_ops import AdminOps
+from engine.admin_queries import AdminQueries
 from engine.channels import Channels
 from engine.clock import Clock
 from engine.db import Database
@@ -106,7 +108,7 @@ class _Loaded:
     process_id: str
 
 
-class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels):
+class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries, AdminOps):
     """Durable SpiffWorkflow execution over SQLAlchemy.
 
     :param db: the database

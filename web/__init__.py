@@ -55,6 +55,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(orders.bp)
+    from web import admin  # the admin console (reports, reference data and users inside)
+    app.register_blueprint(admin.bp)
     _channels(app, engine)
     return app
 
