@@ -339,7 +339,10 @@ class AdminQueries:
                 conds.append(Instance.customer_phone == term)
             else:
                 name = self._summary_text("customer_name")
-                conds.append(and_(name >= term, name < term + "\uffff"))
+                if self.db.is_sqlite:  # a range the expression index answers
+                    conds.append(and_(name >= term, name < term + "\uffff"))
+                else:  # collations need not sort U+FFFF last
+                    conds.append(name.like(_escape_like(term) + "%", escape="\\"))
         if flt.technician:
             conds.append(self._summary_text("technician") == flt.technician.strip())
         if flt.overdue:
@@ -559,7 +562,14 @@ class AdminQueries:
         id may still be committing; none runs for minutes); :meth:`heatmap` adds the newer
         ones on the fly. Concurrent refreshes take turns on the cursor row.
         """
-        cutoff = self.clock.now() - lag
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            return self._fold_events(self.clock.now() - lag)
+        except IntegrityError:  # another process created the cursor at the same moment: it folds this time
+            return 0
+
+    def _fold_events(self, cutoff: datetime) -> int:
         with self.db.write() as s:
             q = select(AdminCursor).where(AdminCursor.name == STATS_CURSOR)
             if not self.db.is_sqlite:
