@@ -211,9 +211,10 @@ def main(argv=None) -> int:
     path = args.db or os.path.join(tempfile.mkdtemp(prefix="paigong-admin-bench-"), "admin.sqlite3")
     if not os.path.exists(path):
         build(path, args.instances)
+    results = measure(path, args.requests)
     print(f"{'page':<40} {'median ms':>10} {'p95 ms':>8}")
     worst = 0.0
-    for label, median, p95 in measure(path, args.requests):
+    for label, median, p95 in results:
         worst = max(worst, p95)
         print(f"{label:<40} {median:>10.1f} {p95:>8.1f}")
     verdict = "ok" if worst < BAR_MS else "OVER"
