@@ -1,10 +1,14 @@
 """Validate BPMN/DMN/forms and turn them into deployable bundles (one per executable process).
 
-Checks, each problem naming the file and the element: safe, well-formed XML; the BPMN and
-DMN schemas (XSD); SpiffWorkflow's own parse; every user task in a lane that maps to a known
-group; every service operator registered with matching parameters; every form file present
-and a valid JSON Schema; every script and expression allowed by the restricted language;
-every literal timer a valid ISO-8601 date, duration or cycle; element ids unique.
+Checks, each problem naming the file and the element: every file within the size limit
+and UTF-8 text (checked before any parsing); safe, well-formed XML; element ids unique and
+short enough for the database, names too; every sequence flow, boundary event and default
+flow pointing at an element of its own (sub)process, every call activity at a deployed
+process; the BPMN and DMN schemas (XSD); SpiffWorkflow's own parse; every user task in a
+lane that maps to a known group; every service operator registered with matching
+parameters; every form file present and a valid JSON Schema; every script and expression,
+DMN table cells included, allowed by the restricted language; every literal timer a valid
+ISO-8601 date, duration or cycle, and no cycle shorter than a minute.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +27,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from engine import forms, scripting
 from engine.errors import DeployError, Problem
-from engine.spiff import StateSerializer, UnsafeXML, new_parser, parse_xml
+from engine.spiff import MAX_SOURCE_BYTES, StateSerializer, UnsafeXML, new_parser, parse_xml
 from tasks import registry
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+OMG = "http://www.omg.org/spec/"  # BPMN model, diagram interchange (DI, DC)
 NS = {"bpmn": BPMN, "spiffworkflow": SPIFF}
 FORM_DIR = "forms/"
 
@@ -53,6 +59,13 @@ EXPRESSIONS = (
     (".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", "eval"),
 )
 EXPRESSION_PROPERTIES = ("assignee", "dueDate")
+CONTAINER_TAGS = ("process", "subProcess", "transaction", "adHocSubProcess")
+MAX_ID_LENGTH = 128  # ids land in 128-character columns (task, job, event, definition)
+MAX_NAME_LENGTH = 256  # names land in 256-character columns (task, definition, incident)
+_EXPRESSION_KIND = {"exec": "脚本", "eval": "表达式", "timer": "定时器表达式"}
+MIN_CYCLE_SECONDS = 60  # a shorter cycle only floods the queue with tasks
+UTF8_BOM = b"\xef\xbb\xbf"
+_DMN_INPUT_MARK = re.compile(r"""(\?)(?=(?:[^'"]|['"][^'"]*['"])*$)""")  # as SpiffWorkflow's DMN engine
 
 
 @dataclass
@@ -107,11 +120,13 @@ class Validator:
 
         :raises DeployError: listing every problem found; nothing is returned then
         """
+        files = self._readable(files)
         indexes = self._parse_files(files)
         form_texts = {n[len(FORM_DIR):]: d for n, d in files.items() if n.startswith(FORM_DIR)}
-        if not any(ix.kind == "bpmn" for ix in indexes):
+        if not any(name.endswith(".bpmn") for name in files) and not self.problems:
             self.problem("-", None, "没有 BPMN 文件")
         self._check_duplicate_ids(indexes)
+        self._check_structure(indexes)
         self._check_expressions(indexes)
         forms_ok = self._check_forms(form_texts)
         if self.problems:
@@ -128,12 +143,38 @@ class Validator:
                 if bundle is not None:
                     result.append(bundle)
         if not result and not self.problems:
-            self.problem("-", None, "没有可执行的流程 (isExecutable=\"true\")")
+            idle = [(ix.name, pid) for ix in indexes for pid in ix.processes]
+            for name, pid in idle:
+                self.problem(name, pid, f"流程 {pid} 未标记为可执行 (isExecutable=\"true\")，没有可部署的流程")
+            if not idle:
+                self.problem("-", None, "没有可执行的流程 (isExecutable=\"true\")")
         if self.problems:
             raise DeployError(self.problems)
         return result
 
     # -- parsing -------------------------------------------------------------------------
+
+    def _readable(self, files: dict[str, bytes]) -> dict[str, bytes]:
+        """The files within the size limit that are UTF-8 text (a UTF-8 byte-order mark is
+        dropped); the others are reported by size or encoding, before anything parses them."""
+        ok = {}
+        for name, data in files.items():
+            if len(data) > MAX_SOURCE_BYTES:
+                self.problem(name, None, f"文件过大 ({len(data) // 1024} KB，上限 {MAX_SOURCE_BYTES // 1024} KB)，"
+                                         "未解析")
+                continue
+            if data.startswith(UTF8_BOM):
+                data = data[len(UTF8_BOM):]
+            if not data.strip():
+                self.problem(name, None, "文件为空")
+                continue
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.problem(name, None, _encoding_text(data, exc))
+                continue
+            ok[name] = data
+        return ok
 
     def _parse_files(self, files: dict[str, bytes]) -> list[_FileIndex]:
         indexes = []
@@ -144,7 +185,10 @@ class Validator:
             try:
                 root = parse_xml(data, name)
             except UnsafeXML as exc:
-                self.problem(name, None, str(exc).split(": ", 1)[-1])
+                message = str(exc).split(": ", 1)[-1]
+                if "Excessive depth" in message:
+                    message = "XML 嵌套过深 (超过 256 层)"
+                self.problem(name, None, message)
                 continue
             ix = _FileIndex(name, root, kind)
             if kind == "bpmn":
@@ -176,6 +220,61 @@ class Validator:
                     self.problem(ix.name, pid, f"流程 id 与 {seen[pid]} 中的重复")
                 seen[pid] = ix.name
 
+    def _check_structure(self, indexes: list[_FileIndex]) -> None:
+        """Ids unique and short, names short, references inside their own (sub)process."""
+        processes = {pid for ix in indexes if ix.kind == "bpmn" for pid in ix.processes}
+        for ix in indexes:
+            if ix.kind != "bpmn":
+                continue
+            first_line: dict[str, int] = {}
+            for el in ix.root.iter():
+                if not isinstance(el.tag, str):
+                    continue
+                el_id = el.get("id")
+                namespace = etree.QName(el).namespace or ""
+                if el_id and namespace.startswith(OMG):  # extension elements' ids are free names
+                    if el_id in first_line:
+                        self.problem(ix.name, el_id, f"元素 id {el_id!r} 重复 (第 {first_line[el_id]} 行和第 "
+                                                     f"{el.sourceline} 行)")
+                    else:
+                        first_line[el_id] = el.sourceline
+                    if len(el_id) > MAX_ID_LENGTH and namespace == BPMN:
+                        self.problem(ix.name, el_id, f"id 过长 ({len(el_id)} 个字符，上限 {MAX_ID_LENGTH})")
+                name = el.get("name")
+                if name and len(name) > MAX_NAME_LENGTH and namespace == BPMN:
+                    self.problem(ix.name, el_id, f"名称过长 ({len(name)} 个字符，上限 {MAX_NAME_LENGTH})")
+            for tag in CONTAINER_TAGS:
+                for container in ix.root.iter(f"{{{BPMN}}}{tag}"):
+                    self._check_container(ix.name, container)
+            for call in ix.root.iter(f"{{{BPMN}}}callActivity"):
+                called = (call.get("calledElement") or "").strip()
+                if called not in processes:
+                    known = ", ".join(sorted(processes))
+                    self.problem(ix.name, call.get("id"),
+                                 f"调用活动调用的流程 {called!r} 不在本次部署的文件中 (已有: {known})")
+
+    def _check_container(self, file: str, container) -> None:
+        children = {c.get("id"): c for c in container if isinstance(c.tag, str) and c.get("id")}
+        flows = {fid for fid, c in children.items() if etree.QName(c).localname == "sequenceFlow"}
+        nodes = {cid for cid, c in children.items() if etree.QName(c).localname in FLOW_NODE_TAGS}
+        where = "子流程" if etree.QName(container).localname != "process" else "流程"
+        if etree.QName(container).localname == "process" and container.get("isExecutable") == "true":
+            if not any(etree.QName(c).localname == "startEvent" for c in children.values()):
+                self.problem(file, container.get("id"), "流程没有开始事件 (startEvent)")
+        for fid in flows:
+            flow = children[fid]
+            for attr in ("sourceRef", "targetRef"):
+                ref = (flow.get(attr) or "").strip()
+                if ref not in nodes:
+                    self.problem(file, fid, f"顺序流的 {attr} {ref!r} 不是同一{where}中的元素")
+        for cid, el in children.items():
+            attached = el.get("attachedToRef")
+            if etree.QName(el).localname == "boundaryEvent" and (attached or "").strip() not in nodes:
+                self.problem(file, cid, f"边界事件依附的元素 {attached!r} 不是同一{where}中的元素")
+            default = el.get("default")
+            if default is not None and default not in flows:
+                self.problem(file, cid, f"默认顺序流 {default!r} 不存在")
+
     def _spiff_parse(self, indexes: list[_FileIndex]):
         parser = new_parser(validate=True)
         for ix in indexes:
@@ -185,7 +284,9 @@ class Validator:
                 else:
                     parser.add_bpmn_xml(ix.root, filename=ix.name)
             except ValidationException as exc:
-                self.problem(ix.name, getattr(exc, "id", None) or None, _validation_text(exc))
+                element = getattr(exc, "id", None) or _element_at_line(ix.root, getattr(exc, "line_number", None),
+                                                                       str(exc))
+                self.problem(ix.name, element, _validation_text(exc))
             except Exception as exc:  # the library raises many kinds on malformed models
                 self.problem(ix.name, None, f"无法解析: {type(exc).__name__}: {exc}")
         return parser
@@ -194,7 +295,8 @@ class Validator:
 
     def _check_expressions(self, indexes: list[_FileIndex]) -> None:
         for ix in indexes:
-            if ix.kind != "bpmn":
+            if ix.kind == "dmn":
+                self._check_dmn_expressions(ix)
                 continue
             for xpath, mode in EXPRESSIONS:
                 for node in ix.root.iterfind(xpath, NS):
@@ -205,6 +307,30 @@ class Validator:
             for param in ix.root.iterfind(".//spiffworkflow:parameter", NS):
                 self._check_expression(ix.name, _owner_id(param), param.get("value") or "", "eval")
 
+    def _check_dmn_expressions(self, ix: _FileIndex) -> None:
+        """Decision-table cells are expressions too: input expressions, input entries (a
+        value, a comparison such as ``< 5``, or a test with ``?``), output entries."""
+        ns = {"dmn": etree.QName(ix.root).namespace or ""}
+        for node in ix.root.iterfind(".//dmn:inputExpression", ns):
+            text = node.findtext("dmn:text", "", ns)
+            owner = node.getparent().get("id") if node.getparent() is not None else node.get("id")
+            self._check_expression(ix.name, owner, text, "eval")
+        for node in ix.root.iterfind(".//dmn:outputEntry", ns):
+            text = node.findtext("dmn:text", "", ns).strip()
+            if text:
+                self._check_expression(ix.name, node.get("id"), text, "eval")
+        for node in ix.root.iterfind(".//dmn:inputEntry", ns):
+            text = node.findtext("dmn:text", "", ns).strip()
+            if not text or text == "-":
+                continue
+            source = _DMN_INPUT_MARK.sub("dmninputexpr", text)
+            if source == text:
+                try:
+                    ast.parse(text, mode="eval")
+                except SyntaxError:
+                    source = f"dmninputexpr {text}"  # a comparison such as "< 5" or "in ['A', 'B']"
+            self._check_expression(ix.name, node.get("id"), source, "eval")
+
     def _check_expression(self, file: str, owner: str | None, text: str, mode: str) -> None:
         source = text.strip()
         if not source:
@@ -214,7 +340,7 @@ class Validator:
         try:
             scripting.check(source, "exec" if mode == "exec" else "eval")
         except scripting.ScriptError as exc:
-            self.problem(file, owner, f"脚本不被允许: {exc.message}")
+            self.problem(file, owner, f"{_EXPRESSION_KIND[mode]}{exc.message}")
             return
         if mode == "timer":
             self._check_timer_literal(file, owner, source)
@@ -229,11 +355,15 @@ class Validator:
             return
         try:
             if value.upper().startswith("R"):
-                TimerEventDefinition.parse_iso_recurring_interval(value)
+                _cycles, _start, every = TimerEventDefinition.parse_iso_recurring_interval(value)
             else:
                 TimerEventDefinition.parse_time_or_duration(value)
+                every = None
         except Exception:
             self.problem(file, owner, f"定时器 {value!r} 不是有效的 ISO-8601 日期、时长或周期")
+            return
+        if every is not None and every.total_seconds() < MIN_CYCLE_SECONDS:
+            self.problem(file, owner, f"周期定时器 {value!r} 的间隔短于 {MIN_CYCLE_SECONDS} 秒")
 
     def _check_forms(self, form_texts: dict[str, bytes]) -> dict[str, dict]:
         ok = {}
@@ -411,7 +541,35 @@ def _owner_id(node) -> str | None:
     return None
 
 
+def _encoding_text(data: bytes, exc: UnicodeDecodeError) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "文件是 UTF-16 编码，请另存为 UTF-8"
+    if b"\x00" in data[:4096]:
+        return "不是 UTF-8 文本 (像是二进制文件)"
+    line = data[: exc.start].count(b"\n") + 1
+    return f"不是 UTF-8 文本 (第 {line} 行有无法识别的字节)，请另存为 UTF-8"
+
+
+_SCHEMA_ELEMENT = re.compile(r"Element '([^']+)'")
+
+
+def _element_at_line(root, line, message: str) -> str | None:
+    """The id of the element a schema error names (schema errors give a line and a tag)."""
+    named = _SCHEMA_ELEMENT.search(message)
+    if not line or not named:
+        return None
+    ids = [el.get("id") for el in root.iter(named.group(1)) if el.sourceline == line]
+    return ids[0] if len(ids) == 1 else None
+
+
+_SCHEMA_EXPECTED = re.compile(r"\s*Expected is (one of )?\(.*\)\.?", re.S)
+
+
 def _validation_text(exc: ValidationException) -> str:
     line = getattr(exc, "line_number", None)
-    msg = str(exc).split("\n")[0]
+    msg = str(exc).split("\n")[0].strip()
+    if "is not expected" in msg or "is not a valid value" in msg:
+        # an XSD message: short element names, without the list of every allowed element
+        msg = _SCHEMA_EXPECTED.sub("", msg.replace(f"{{{BPMN}}}", "bpmn:")).rstrip(". ")
+        msg = f"不符合 BPMN/DMN 架构 (XSD): {msg}"
     return f"第 {line} 行: {msg}" if line else msg
