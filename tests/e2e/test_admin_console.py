@@ -111,7 +111,7 @@ def test_an_admin_finds_a_failed_order_on_the_dashboard_fixes_it_and_retries(bro
     admin.close()
 
 
-def test_an_admin_bulk_suspends_three_orders_and_resumes_them(browser_app, site):
+def test_an_admin_bulk_suspends_three_orders_and_resumes_them(browser_app, site, shots):
     base, engine = site
     ids = [new_order(engine, f"WO-20260302-02{n:02d}") for n in (1, 2, 3)]
     admin = Admin(browser_app, base, DESKTOP)
@@ -126,6 +126,7 @@ def test_an_admin_bulk_suspends_three_orders_and_resumes_them(browser_app, site)
     assert {engine.get_instance(i).status for i in ids} == {"suspended"}
     page = admin.go("/admin/instances?q=WO-20260302-02&status=suspended")
     assert page.locator("span.badge:text-is('已挂起')").count() == 3
+    shots(page, "admin-instances-desktop")
     page.check("[data-select-all]")
     page.select_option("select[name=action]", "resume")
     page.fill(".bulk-bar input[name=reason]", "盘点结束")
