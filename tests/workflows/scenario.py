@@ -141,8 +141,8 @@ class Run:
         self.id = instance_id
 
     @classmethod
-    def start(cls, eng, staff, process_id: str, data: dict, actor: str = "kefu") -> Run:
-        started = eng.start(process_id, data, actor=staff[actor])
+    def start(cls, eng, staff, process_id: str, data: dict, actor: str = "kefu", business_key: str | None = None) -> Run:
+        started = eng.start(process_id, data, actor=staff[actor], business_key=business_key)
         assert started.status != "error", started.incident
         return cls(eng, staff, started.instance_id)
 
