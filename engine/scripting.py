@@ -2,17 +2,27 @@
 
 Diagram authors are not trusted with the server. A script is parsed, checked against a
 whitelist of syntax (no import, no def/class, no names or attributes starting with ``_``,
-no string ``format`` tricks), and run with a small set of builtins. Multiplication, powers
-and shifts go through a size guard, ``range`` is bounded, and a trace function stops any
-script that runs longer than its time limit.
+no string ``format`` tricks, no bare ``except`` or ``finally``), and run with a small set of builtins.
+Whatever can make a huge value in one C call goes through a size guard first: ``*``,
+``**``, ``<<``, ``+`` and ``%`` on text, the padding/joining/replacing string methods,
+format widths, ``str()`` of a nested value, ``sum`` of lists, ``math.factorial`` and
+friends, Decimal exponents; ``range`` is bounded. A trace function stops a script that runs
+longer than its time limit or grows the process's peak memory too much, with an exception
+the script cannot catch; the data a script leaves behind is bounded too.
 """
 
 from __future__ import annotations
 
 import ast
+import decimal
 import math
+import re
+import resource
 import sys
+import threading
 import time
+import types
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -21,6 +31,13 @@ SCRIPT_FILENAME = "<string>"  # SpiffWorkflow looks for this name to report line
 DEFAULT_TIME_LIMIT = 1.0
 MAX_SEQUENCE = 100_000
 MAX_INT_BITS = 4096
+MAX_TEXT = MAX_SEQUENCE * 10  # characters or items one operation may produce
+MAX_WIDTH = 10_000  # a format width or precision
+MAX_DATA = 10_000_000  # weight (about the JSON size) of what a script leaves in its names
+MAX_DECIMAL_EXPONENT = 10_000
+MAX_MEMORY_GROWTH = 512 * 1024 * 1024  # bytes of peak memory one script run may add
+SIZED_METHODS = frozenset({"join", "replace", "ljust", "rjust", "center", "zfill", "expandtabs", "translate",
+                           "to_bytes"})
 
 FORBIDDEN_ATTRIBUTES = frozenset(
     {"format", "format_map", "mro", "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "ag_frame",
@@ -57,10 +74,24 @@ class ScriptError(Exception):
 
 
 class ScriptTimeout(RuntimeError):
-    """A script ran longer than its time limit."""
+    """A script ran longer than its time limit (or took too much memory)."""
+
+
+class _Expired(BaseException):
+    """Raised inside the script when its time is up: ``except Exception`` cannot catch it."""
+
+
+_GUARDED_OPS = (ast.Mult, ast.Pow, ast.LShift, ast.Add, ast.Mod)
+
+
+def _helper(name: str, *args) -> ast.Call:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
 
 
 class _Checker(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
     def generic_visit(self, node):
         if not isinstance(node, _ALLOWED_NODES):
             what = _NODE_WORDS.get(type(node), type(node).__name__)
@@ -70,26 +101,64 @@ class _Checker(ast.NodeTransformer):
     def visit_Name(self, node):
         if node.id.startswith("_"):
             raise ScriptError(f"第 {node.lineno} 行: 不允许使用以下划线开头的名称 {node.id}", node.lineno)
+        self.names.add(node.id)
         return node
 
     def visit_Attribute(self, node):
         if node.attr.startswith("_") or node.attr in FORBIDDEN_ATTRIBUTES:
             raise ScriptError(f"第 {node.lineno} 行: 不允许访问属性 {node.attr}", node.lineno)
-        return self.generic_visit(node)
+        node = self.generic_visit(node)
+        if node.attr in SIZED_METHODS and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(_helper("__pg_method__", node.value, ast.Constant(node.attr)), node)
+        return node
+
+    def visit_FormattedValue(self, node):
+        node = self.generic_visit(node)
+        spec = node.format_spec
+        if spec is not None:
+            parts = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+            if not all(isinstance(p, ast.Constant) for p in parts):
+                raise ScriptError(f"第 {node.lineno} 行: 格式说明必须是常量", node.lineno)
+            if any(int(n) > MAX_WIDTH for n in re.findall(r"\d+", "".join(str(p.value) for p in parts))):
+                raise ScriptError(f"第 {node.lineno} 行: 格式宽度或精度超过 {MAX_WIDTH}", node.lineno)
+        node.value = _helper("__pg_text__", node.value)
+        return node
 
     def visit_arg(self, node):
         if node.arg.startswith("_"):
             raise ScriptError(f"第 {node.lineno} 行: 不允许使用以下划线开头的名称 {node.arg}", node.lineno)
         return node
 
+    def visit_While(self, node):
+        node = self.generic_visit(node)
+        node.body.insert(0, ast.copy_location(ast.Expr(_helper("__pg_alive__")), node))
+        return node
+
+    visit_For = visit_While
+
+    def visit_comprehension(self, node):
+        node = self.generic_visit(node)
+        node.ifs.append(_helper("__pg_alive__"))
+        return node
+
+    def visit_Try(self, node):
+        # a raising trace function is switched off, so a finally block would run unchecked
+        if node.finalbody:
+            raise ScriptError(f"第 {node.lineno} 行: 不允许使用 finally", node.lineno)
+        return self.generic_visit(node)
+
     def visit_ExceptHandler(self, node):
+        if node.type is None:
+            raise ScriptError(f"第 {node.lineno} 行: 不允许不带异常类型的 except", node.lineno)
         if node.name and node.name.startswith("_"):
             raise ScriptError(f"第 {node.lineno} 行: 不允许使用以下划线开头的名称 {node.name}", node.lineno)
-        return self.generic_visit(node)
+        node = self.generic_visit(node)
+        node.body.insert(0, ast.copy_location(ast.Expr(_helper("__pg_alive__")), node))
+        return node
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        if isinstance(node.op, (ast.Mult, ast.Pow, ast.LShift)):
+        if isinstance(node.op, _GUARDED_OPS):
             call = ast.Call(
                 func=ast.Name(id="__pg_binop__", ctx=ast.Load()),
                 args=[ast.Constant(type(node.op).__name__), node.left, node.right],
@@ -100,8 +169,11 @@ class _Checker(ast.NodeTransformer):
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
-        if isinstance(node.op, (ast.Mult, ast.Pow, ast.LShift)):
-            target_load = _as_load(node.target)
+        if isinstance(node.op, ast.Add):  # stays in place (``list +=`` extends a shared list)
+            node.value = _helper("__pg_grow__", self.visit(_as_load(node.target)), node.value)
+            return node
+        if isinstance(node.op, _GUARDED_OPS):
+            target_load = self.visit(_as_load(node.target))
             value = ast.Call(
                 func=ast.Name(id="__pg_binop__", ctx=ast.Load()),
                 args=[ast.Constant(type(node.op).__name__), target_load, node.value],
@@ -134,6 +206,13 @@ def _binop(op: str, left, right):
             if abs(left) > 1 and right * max(abs(left).bit_length(), 1) > MAX_INT_BITS:
                 raise ValueError("乘方结果过大")
         result = left**right
+    elif op == "Add":
+        _grow(left, right)
+        result = left + right
+    elif op == "Mod":
+        if isinstance(left, (str, bytes)):
+            _check_percent_format(left, right)
+        result = left % right
     else:  # LShift
         if isinstance(right, int) and right > MAX_INT_BITS:
             raise ValueError("移位结果过大")
@@ -141,6 +220,213 @@ def _binop(op: str, left, right):
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
         raise ValueError("整数结果过大")
     return result
+
+
+def _grow(left, right):
+    """``left + right`` would not make a sequence longer than :data:`MAX_TEXT`."""
+    if isinstance(left, (str, bytes, list, tuple)) and isinstance(right, (str, bytes, list, tuple)):
+        if len(left) + len(right) > MAX_TEXT:
+            raise ValueError(f"结果超过 {MAX_TEXT} 个字符或元素")
+
+
+def _grow_in_place(target, value):
+    _grow(target, value)
+    return value
+
+
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
+
+
+def _check_percent_format(template, args) -> None:
+    text = template.decode("latin-1") if isinstance(template, bytes) else template
+    for width, precision in _PERCENT.findall(text):
+        for n in (width, precision):
+            if n == "*" or (n and int(n) > MAX_WIDTH):
+                raise ValueError(f"% 格式的宽度或精度超过 {MAX_WIDTH}")
+    _check_text(args)
+
+
+def _weight(value, budget: int) -> int:
+    """About how many characters ``str(value)`` or its JSON would take; stops past ``budget``.
+
+    Shared references count each time, as they would in the text.
+    """
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            total += len(item)
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += 2 + len(item)
+            if total <= budget:
+                stack.extend(item)
+        elif isinstance(item, dict):
+            total += 2 + len(item)
+            if total <= budget:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        elif isinstance(item, bool) or item is None:
+            total += 5
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 1
+        elif isinstance(item, Decimal):
+            total += abs(item.adjusted()) + len(item.as_tuple().digits) + 2 if item.is_finite() else 3
+        else:
+            total += 8
+        if total > budget:
+            return total
+    return total
+
+
+def _check_text(value):
+    if _weight(value, MAX_TEXT) > MAX_TEXT:
+        raise ValueError(f"文本超过 {MAX_TEXT} 个字符")
+    return value
+
+
+def _method(obj, name: str):
+    """``obj.name`` for a method that can make a huge value: checked before it runs."""
+    attr = getattr(obj, name)
+    if not callable(attr):
+        return attr
+
+    def guarded(*args, **kwargs):
+        if isinstance(obj, type):  # called on the class: str.join(sep, items)
+            if not args:
+                return attr(*args, **kwargs)
+            target, rest = args[0], list(args[1:])
+        else:
+            target, rest = obj, list(args)
+        if name == "join" and rest and isinstance(target, (str, bytes)):
+            rest[0] = items = list(rest[0])
+            size = sum(len(i) for i in items if isinstance(i, (str, bytes))) + len(target) * max(len(items) - 1, 0)
+            _limit(size)
+        elif name == "replace" and len(rest) >= 2 and isinstance(target, (str, bytes)):
+            old, new = rest[0], rest[1]
+            if isinstance(old, (str, bytes)) and isinstance(new, (str, bytes)):
+                count = target.count(old) if old else len(target) + 1
+                if len(rest) > 2 and isinstance(rest[2], int) and rest[2] >= 0:
+                    count = min(count, rest[2])
+                _limit(len(target) + count * (len(new) - len(old)))
+        elif name in ("ljust", "rjust", "center", "zfill") and rest and isinstance(rest[0], int):
+            _limit(rest[0])
+        elif name == "expandtabs" and isinstance(target, (str, bytes)):
+            size = rest[0] if rest else kwargs.get("tabsize", 8)
+            if isinstance(size, int):
+                _limit(len(target) + target.count("\t" if isinstance(target, str) else b"\t") * max(size, 0))
+        elif name == "translate" and rest and isinstance(target, str) and isinstance(rest[0], dict):
+            longest = max((len(v) for v in rest[0].values() if isinstance(v, str)), default=1)
+            _limit(len(target) * max(longest, 1))
+        elif name == "to_bytes":
+            size = rest[0] if rest else kwargs.get("length", 1)
+            if isinstance(size, int):
+                _limit(size)
+        if isinstance(obj, type):
+            return attr(target, *rest, **kwargs)
+        return attr(*rest, **kwargs)
+
+    return guarded
+
+
+def _limit(size: int) -> None:
+    if size > MAX_TEXT:
+        raise ValueError(f"结果超过 {MAX_TEXT} 个字符")
+
+
+def _sum(iterable, /, start=0):
+    if not isinstance(start, (int, float, Decimal)):
+        raise ValueError("sum 只能对数字求和")
+    return sum(iterable, start)
+
+
+class _Like(type):
+    """Metaclass of the guarded ``str`` and ``Decimal``: ``isinstance`` sees the real type."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.__mro__[1])
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.__mro__[1])
+
+
+class _Str(str, metaclass=_Like):
+    """``str`` for scripts: the text of a huge nested value is refused before it is made."""
+
+    def __new__(cls, *args, **kwargs):
+        if args:
+            _check_text(args[0])
+        return str(*args, **kwargs)
+
+
+class _Decimal(Decimal, metaclass=_Like):
+    """``Decimal`` for scripts: no exponent beyond :data:`MAX_DECIMAL_EXPONENT` (its digits
+    would be written out by ``int()`` or a ``:f`` format)."""
+
+    def __new__(cls, value="0", context=None):
+        result = Decimal(value, context)
+        if result.is_finite() and abs(result.adjusted()) > MAX_DECIMAL_EXPONENT:
+            raise ValueError(f"Decimal 指数超过 {MAX_DECIMAL_EXPONENT}")
+        return result
+
+
+_DECIMAL_CONTEXT = decimal.Context(prec=28, Emax=MAX_DECIMAL_EXPONENT, Emin=-MAX_DECIMAL_EXPONENT)
+_THREAD = threading.local()
+
+
+def _decimal_context() -> decimal.Context:
+    """This thread's copy of the scripts' Decimal context (bounded exponents)."""
+    context = getattr(_THREAD, "decimal", None)
+    if context is None:
+        context = _THREAD.decimal = _DECIMAL_CONTEXT.copy()
+    context.clear_flags()
+    return context
+
+
+def _alive() -> bool:
+    """The check the checker puts into loops and except blocks (see :class:`_Deadline`)."""
+    deadline = getattr(_THREAD, "deadline", None)
+    return deadline.check() if deadline is not None else True
+
+
+def _int_bits(bits: float, what: str) -> None:
+    if bits > MAX_INT_BITS:
+        raise ValueError(f"{what} 结果过大")
+
+
+def _factorial(n):
+    if isinstance(n, int) and n > 1:
+        _int_bits(math.lgamma(n + 1) / math.log(2), "factorial")
+    return math.factorial(n)
+
+
+def _comb(n, k):
+    if isinstance(n, int) and isinstance(k, int) and 0 <= k <= n:
+        _int_bits((math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)) / math.log(2), "comb")
+    return math.comb(n, k)
+
+
+def _perm(n, k=None):
+    if isinstance(n, int) and n >= 0 and (k is None or (isinstance(k, int) and 0 <= k <= n)):
+        rest = 0 if k is None else n - k
+        _int_bits((math.lgamma(n + 1) - math.lgamma(rest + 1)) / math.log(2), "perm")
+    return math.perm(n, k)
+
+
+def _prod(iterable, /, *, start=1):
+    result = start
+    for item in iterable:
+        result = _binop("Mult", result, item)
+    return result
+
+
+def _safe_math() -> types.ModuleType:
+    module = types.ModuleType("math")
+    for name in dir(math):
+        if not name.startswith("_"):
+            setattr(module, name, getattr(math, name))
+    module.factorial, module.comb, module.perm, module.prod = _factorial, _comb, _perm, _prod
+    return module
 
 
 def _bounded_range(*args):
@@ -172,15 +458,18 @@ SAFE_BUILTINS = {
         "abs": abs, "all": all, "any": any, "bool": bool, "dict": dict, "divmod": divmod,
         "enumerate": enumerate, "filter": filter, "float": float, "int": int, "isinstance": isinstance,
         "len": len, "list": list, "map": map, "max": max, "min": min, "reversed": reversed,
-        "round": round, "set": set, "sorted": sorted, "str": str, "sum": sum, "tuple": tuple,
+        "round": round, "set": set, "sorted": sorted, "str": _Str, "sum": _sum, "tuple": tuple,
         "zip": zip, "range": _bounded_range, "True": True, "False": False, "None": None,
         "ValueError": ValueError, "KeyError": KeyError, "Exception": Exception, "TypeError": TypeError,
+        # the guards the checker inserts (no script can name them: they start with "_")
+        "__pg_binop__": _binop, "__pg_method__": _method, "__pg_text__": _check_text,
+        "__pg_grow__": _grow_in_place, "__pg_alive__": _alive,
     }.items()
 }
 
 HELPERS = {
-    "Decimal": Decimal,
-    "math": math,
+    "Decimal": _Decimal,
+    "math": _safe_math(),
     "date": date,
     "datetime": datetime,
     "timedelta": timedelta,
@@ -188,8 +477,17 @@ HELPERS = {
 }
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A checked script or expression: its code, mode and every name it uses."""
+
+    code: types.CodeType
+    mode: str
+    names: frozenset[str]
+
+
 @lru_cache(maxsize=8192)
-def compile_checked(source: str, mode: str):
+def compile_checked(source: str, mode: str) -> Compiled:
     """Check and compile ``source`` (``mode`` is ``"exec"`` or ``"eval"``).
 
     :raises ScriptError: the syntax is invalid or uses something not allowed
@@ -200,9 +498,10 @@ def compile_checked(source: str, mode: str):
         tree = ast.parse(source, filename=SCRIPT_FILENAME, mode=mode)
     except SyntaxError as exc:
         raise ScriptError(f"第 {exc.lineno} 行: 语法错误: {exc.msg}", exc.lineno) from None
-    tree = _Checker().visit(tree)
+    checker = _Checker()
+    tree = checker.visit(tree)
     ast.fix_missing_locations(tree)
-    return compile(tree, SCRIPT_FILENAME, mode)
+    return Compiled(compile(tree, SCRIPT_FILENAME, mode), mode, frozenset(checker.names))
 
 
 def check(source: str, mode: str = "exec") -> None:
@@ -214,11 +513,20 @@ def check(source: str, mode: str = "exec") -> None:
 
 
 class _Deadline:
-    """A trace function that stops script frames after ``limit`` seconds."""
+    """Stops a script after ``limit`` seconds, or once the process's peak memory grew by
+    more than :data:`MAX_MEMORY_GROWTH`, with an exception it cannot catch.
+
+    Two watchers: a trace function on the script's frames, and a check the checker puts at
+    the top of every loop body, comprehension and except block. The second one matters
+    because Python switches a trace function off once it raised, and a script could turn
+    the timeout into a catchable error (an ``except`` whose type expression fails).
+    """
 
     def __init__(self, limit: float) -> None:
         self.until = time.monotonic() + limit
+        self.peak: int | None = None  # measured on the first check: most expressions end before
         self.ticks = 0
+        self.why: str | None = None
 
     def __call__(self, frame, event, arg):
         if frame.f_code.co_filename != SCRIPT_FILENAME:
@@ -226,17 +534,62 @@ class _Deadline:
         return self._local
 
     def _local(self, frame, event, arg):
-        self.ticks += 1
-        if self.ticks & 63 == 0 and time.monotonic() > self.until:
-            raise ScriptTimeout("脚本运行超时")
+        self.check()
         return self._local
+
+    def check(self) -> bool:
+        self.ticks += 1
+        if self.why is None and self.ticks & 63 == 0:
+            if time.monotonic() > self.until:
+                self.why = "脚本运行超时"
+            elif self.peak is None:
+                self.peak = _peak_memory() + MAX_MEMORY_GROWTH
+            elif _peak_memory() > self.peak:
+                self.why = "脚本占用内存过多"
+        if self.why is not None:
+            raise _Expired()
+        return True
+
+
+def _peak_memory() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
 
 
 def run(code, namespace: dict, limit: float) -> object:
-    """Evaluate or execute compiled ``code`` in ``namespace`` with a time limit."""
-    previous = sys.gettrace()
-    sys.settrace(_Deadline(limit))
+    """Evaluate or execute checked ``code`` in ``namespace`` with a time limit.
+
+    :raises ScriptTimeout: it ran too long or took too much memory
+    :raises ValueError: it made a value (or left data) beyond the size limits
+    """
+    compiled = code if isinstance(code, Compiled) else Compiled(code, "eval", frozenset())
+    deadline = _Deadline(limit)
+    previous, outer_deadline = sys.gettrace(), getattr(_THREAD, "deadline", None)
+    _THREAD.deadline = deadline
+    sys.settrace(deadline)
+    outer = decimal.getcontext()
+    decimal.setcontext(_decimal_context())
     try:
-        return eval(code, namespace)  # noqa: S307 - code was compiled by compile_checked
+        result = eval(compiled.code, namespace)  # noqa: S307 - compiled by compile_checked
+    except _Expired:
+        raise ScriptTimeout(deadline.why or "脚本运行超时") from None
     finally:
         sys.settrace(previous)
+        _THREAD.deadline = outer_deadline
+        decimal.setcontext(outer)
+    _check_left_behind(compiled, namespace, result)
+    return result
+
+
+def _check_left_behind(compiled: Compiled, namespace: dict, result) -> None:
+    """The value of an expression, and the data behind every name a script used, stay
+    within :data:`MAX_DATA` (a list of a thousand references to one long text is small in
+    memory and huge once stored)."""
+    total = _weight(result, MAX_DATA) if compiled.mode == "eval" else 0
+    for name in compiled.names:
+        if total > MAX_DATA:
+            break
+        value = namespace.get(name)
+        if isinstance(value, (str, bytes, list, tuple, dict, set)):
+            total += _weight(value, MAX_DATA - total)
+    if total > MAX_DATA:
+        raise ValueError(f"脚本产生的数据过大 (超过约 {MAX_DATA // 1_000_000} MB)")
