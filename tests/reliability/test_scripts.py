@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from tests.conftest import make_user
 from tests.engine.conftest import model_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SENTINEL = "/tmp/paigong-script-escape-sentinel"
+SENTINEL = os.path.join(tempfile.gettempdir(), "paigong-script-escape-sentinel")
 
 # Known ways out of Python sandboxes; each must be refused when checked or fail when run.
 ESCAPES = {
