@@ -890,10 +890,51 @@ def _check_data(data: Any) -> dict[str, Any]:
     if bad:
         raise InvalidInput("字段名不被允许", {str(k): "字段名不被允许" for k in bad})
     try:
-        json.dumps(data)
+        text = json.dumps(data, allow_nan=False)  # NaN/Infinity are not JSON
     except (TypeError, ValueError):
-        raise InvalidInput("数据必须可以表示为 JSON", {"_form": "数据必须可以表示为 JSON"}) from None
+        raise InvalidInput("数据必须可以表示为 JSON (不允许 NaN/Infinity)", {"_form": "数据必须可以表示为 JSON"}) from None
+    if len(text) > MAX_DATA_CHARS:
+        raise InvalidInput("数据过大", {"_form": f"数据不能超过 {MAX_DATA_CHARS // 1024} KB"})
+    where = _bad_value(data, 0, "")
+    if where is not None:
+        path, message = where
+        raise InvalidInput(message, {path or "_form": message})
     return data
+
+
+MAX_DATA_DEPTH = 32
+MAX_DATA_CHARS = 2 * 1024 * 1024
+
+
+def _bad_value(value: Any, depth: int, path: str) -> tuple[str, str] | None:
+    """The first nested value the engine must not store: too deep, or text that is not UTF-8.
+
+    Deep nesting is refused because reloading it recurses once per level in the library
+    (a crash past the C stack); lone surrogates cannot be written to the database.
+    """
+    if depth > MAX_DATA_DEPTH:
+        return path, f"嵌套层数超过 {MAX_DATA_DEPTH}"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "包含无效字符"
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and depth == 0:
+            found = _bad_value(key, depth + 1, path)
+            if found:
+                return found
+        found = _bad_value(item, depth + 1, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
 
 
 def _get_task(s: Session, task_id: str) -> HumanTask:

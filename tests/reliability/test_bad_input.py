@@ -173,7 +173,7 @@ def test_random_start_data_and_message_payloads_are_accepted_or_refused_never_a_
         assert desk.eng.get_instance(started.instance_id).status == "running"
 
 
-# -- what the facade still lets through (engine bugs, reported) ---------------------------
+# -- values the facade refuses at the door (each once let through, see the reasons) ------
 
 NAN_REASON = ("facade._check_data accepts NaN and Infinity (json.dumps allows them): a NaN price passes the "
               "form (NaN fails no minimum/maximum) and is stored as the non-JSON token NaN; PostgreSQL "
@@ -181,7 +181,6 @@ NAN_REASON = ("facade._check_data accepts NaN and Infinity (json.dumps allows th
               "JSON nobody else can parse. _check_data should use json.dumps(..., allow_nan=False)")
 
 
-@pytest.mark.xfail(strict=True, reason=NAN_REASON)
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
 def test_nan_and_infinity_are_refused_as_invalid_input_everywhere(desk, value):
     task_id = desk.task()
@@ -198,7 +197,6 @@ SURROGATE_REASON = ("facade._check_data accepts strings with lone surrogates (va
                     "500) instead of InvalidInput with the field named")
 
 
-@pytest.mark.xfail(strict=True, reason=SURROGATE_REASON)
 def test_a_lone_surrogate_in_a_field_is_invalid_input(desk):
     task_id = desk.task()
     before = desk.state(task_id)
@@ -223,7 +221,6 @@ def nested(depth: int):
     return value
 
 
-@pytest.mark.xfail(strict=True, reason=DEEP_REASON)
 def test_deeply_nested_data_is_refused_as_invalid_input(desk):
     with pytest.raises(InvalidInput):
         desk.eng.start("race", {"work_order_no": "WO-DEEP", "limit": 3, "junk": nested(20_000)})
@@ -239,7 +236,6 @@ print("loaded")
 """
 
 
-@pytest.mark.xfail(strict=True, reason=DEEP_REASON)
 def test_an_instance_holding_deeply_nested_data_can_be_loaded_by_another_process(sqlite_db, tmp_path):
     eng = Engine(sqlite_db, clock=SharedClock())
     eng.deploy_directory(RACE)
