@@ -84,7 +84,7 @@ class _Head:
 
 @dataclass
 class StepContext:
-    session: Session
+    session: Connection  # the step's connection (engine.db.Database.step)
     head: _Head
     meta: dict[str, Any]
     actor: Actor

@@ -12,6 +12,7 @@ from engine.models import Definition
 from engine.spiff import ScriptEnvironment
 from tests.conftest import make_engine, make_user
 from tests.engine.conftest import model_dir
+from tests.reliability.bad_models import LAUGHS, XXE  # the reliability corpus's hostile documents
 
 BASIC = model_dir("basic")
 
@@ -79,19 +80,7 @@ def test_a_form_change_alone_makes_a_new_version(eng):
     assert [d.version for d in eng.deploy(files).deployed] == [2]
 
 
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
-  <bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" name="&xxe;"/></bpmn:process>
-</bpmn:definitions>"""
 
-LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
-<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
-  <bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" name="&lol4;"/></bpmn:process>
-</bpmn:definitions>"""
 
 
 @pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["external-entity", "billion-laughs"])
