@@ -23,7 +23,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from engine.channels import Channels
 from engine.clock import Clock
 from engine.db import Database
 from engine.deploy import Validator, read_directory
-from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound
 from engine.models import (
     Definition,
     Event,
@@ -57,6 +57,7 @@ from engine.spiff import ScriptEngine, StateSerializer, Workflow
 from engine.web_queries import WebQueries
 
 ACTIVE = ("running", "waiting")
+ROUTE_LEASE = timedelta(seconds=60)  # how long a message being routed to a process start is held
 
 # Hot-path statements are built once: building SQLAlchemy statements per call costs more
 # than running them on SQLite.
@@ -328,6 +329,10 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
         except StopBefore:
             stopped = True
         incident = None
+        if runner.sla_pause is not runtime.NOT_SET:
+            change = runtime.pause_deadlines(workflow, runner.sla_pause, ctx.now)
+            if change is not None:
+                ctx.log(change.pop("kind"), data=change)
         after = runtime.snapshot(workflow, before, self._ready_watch.seen())
         if not advance:  # a data repair: the instance stays where and as it is
             status = head.status
@@ -478,10 +483,13 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
     # -- write verbs -----------------------------------------------------------------------
 
     def start(self, process_id: str, data: dict[str, Any] | None = None, *, actor: Actor = SYSTEM,
-              business_key: str | None = None) -> StepResult:
+              business_key: str | None = None, message: str | None = None) -> StepResult:
         """Start the latest version of ``process_id`` with ``data`` as its initial task data.
 
-        :raises NotFound: the process is not deployed
+        With ``message`` the instance starts at the process's message start event of that
+        name (its other start events are not taken) and ``data`` is also the message payload.
+
+        :raises NotFound: the process is not deployed, or has no message start event ``message``
         :raises InvalidInput: ``data`` is not a JSON object or uses a reserved name
         """
         data = _check_data(data or {})
@@ -498,13 +506,21 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
             loaded = self._definition(s, definition_id)
             workflow = Workflow(loaded.spec, loaded.subprocess_specs, script_engine=self.script_engine)
             workflow.task_tree.data.update(json.loads(json.dumps(data)))
+            if message is not None:
+                catcher = runtime.open_at_message_start(workflow, message)
+                if catcher is None:
+                    raise NotFound(f"流程 {process_id} 没有消息开始事件 {message}")
+                workflow.catch(BpmnEvent(catcher.task_spec.event_definition, json.loads(json.dumps(data)), {}))
             key = business_key or (str(data["work_order_no"]) if data.get("work_order_no") else None)
             stamp = self.fast.time(now)
             new_id = self.fast.one(s, fastsql.NEW_INSTANCE, (
                 definition_id, process_id, key, _short(data.get("customer_phone")), _short(data.get("serial_no")),
                 actor.username, stamp, stamp))[0]
+            started = {"process_id": process_id, "version": version}
+            if message is not None:
+                started["message"] = message
             self.fast.insert_events(s, [dict(instance_id=new_id, at=now, actor=actor.username, kind="started",
-                                             data={"process_id": process_id, "version": version})])
+                                             data=started)])
             self._fresh[new_id] = workflow
             created["id"] = new_id
             return new_id
@@ -599,28 +615,47 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
     def reassign(self, task_id: str, to_user: str, *, actor: Actor, reason: str) -> None:
         """Hand a task to a named member of its group, with a reason for the audit log.
 
+        When the task's assignee comes from a process variable (``assignee`` property naming
+        a variable, e.g. ``technician``), that variable changes too, so the later tasks of
+        the order follow the new person.
+
         :raises NotAllowed: the actor is not a dispatcher, an admin or the current assignee
         :raises InvalidInput: no reason, or the target is not an active member of the group
         """
         reason = (reason or "").strip()
         if not reason:
             raise InvalidInput("请填写改派原因", {"reason": "必填"})
-        with self.db.write() as s:
-            ht = _get_task(s, task_id)
+        seen: dict[str, Any] = {}
+
+        def find(s) -> int:
+            ht = self.fast.one(s, fastsql.TASK_HEAD, (task_id,))
+            if ht is None:
+                raise NotFound("任务不存在")
+            seen["task"] = _TaskHead(*ht)
+            return ht[1]
+
+        def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            ht = seen["task"]
             _check_open(ht)
-            if not (_may_dispatch(actor) or ht.assignee == actor.username):
+            if not (_may_dispatch(ctx.actor) or ht.assignee == ctx.actor.username):
                 raise NotAllowed("只有调度、管理员或当前处理人可以改派")
-            target = identity.actor_for(s, to_user)
-            if target is None:
+            groups = _active_groups(ctx.session, to_user)
+            if groups is None:
                 raise InvalidInput("用户不存在或已停用", {"to_user": "用户不存在或已停用"})
-            if ht.group_id not in target.groups:
+            if ht.group_id not in groups:
                 raise InvalidInput("该用户不属于任务所在的组", {"to_user": "该用户不属于任务所在的组"})
-            previous = ht.assignee
-            ht.assignee = to_user
-            ht.claimed_at = self.clock.now()
-            s.add(Event(instance_id=ht.instance_id, at=self.clock.now(), actor=actor.username, kind="task_reassigned",
-                        element_id=ht.element_id, task_id=task_id,
-                        data={"from": previous, "to": to_user, "reason": reason}))
+            done = ctx.session.execute(update(HumanTask).where(HumanTask.id == task_id, HumanTask.status == "open")
+                                       .values(assignee=to_user, claimed_at=ctx.now)).rowcount
+            if done != 1:
+                raise Conflict("任务已被他人处理")
+            data = {"from": ht.assignee, "to": to_user, "reason": reason}
+            variable = (ctx.meta.get("task_props", {}).get(ht.element_id) or {}).get("assignee")
+            task = workflow.get_task_from_id(UUID(task_id))
+            if variable and variable.isidentifier() and task is not None and task.state == TaskState.READY:
+                task.data[variable] = to_user
+            ctx.log("task_reassigned", element_id=ht.element_id, task_id=task_id, data=data)
+
+        self._step(None, actor, act, find=find, allowed=ACTIVE + ("error", "suspended"), advance=False)
 
     def save_draft(self, task_id: str, data: dict[str, Any], *, actor: Actor) -> None:
         """Keep unfinished form data on the task without completing it."""
@@ -631,9 +666,14 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
             _check_may_work(ht, actor)
             ht.draft = data
 
-    def send_message(self, name: str, business_key: str, payload: dict[str, Any] | None = None, *,
-                     actor: Actor = SYSTEM) -> StepResult:
+    def send_message(self, name: str, business_key: str | None, payload: dict[str, Any] | None = None, *,
+                     actor: Actor = SYSTEM, message_id: str | None = None) -> StepResult:
         """Deliver a BPMN message to the instance waiting for it under ``business_key``.
+
+        Waiting means a catch event or receive task, a boundary event, or an event subprocess
+        whose start event the message triggers. When no instance waits and a deployed process
+        starts with this message, a new instance of it is started instead (see
+        :meth:`start_by_message`); ``message_id`` makes a repeated delivery start nothing new.
 
         :raises NotFound: no instance waits for that message with that work-order number
         """
@@ -644,21 +684,100 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
                 MessageSubscription.message_name == name, MessageSubscription.business_key == business_key)
                 .order_by(MessageSubscription.id).limit(1)).first()
             if sub is None:
-                raise NotFound(f"没有工单 {business_key} 在等待消息 {name}")
+                raise _NoSubscriber(f"没有工单 {business_key} 在等待消息 {name}")
             return sub.instance_id
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
             waiting = [(t, d) for t in runtime.waiting_catches(workflow)
                        for d in runtime.message_definitions(t) if d.name == name]
-            if not waiting:
-                raise Conflict(f"工单 {business_key} 已不再等待消息 {name}")
-            catcher, definition = waiting[0]
+            if waiting:
+                catcher, definition = waiting[0]
+                element_id = catcher.task_spec.bpmn_id
+            else:
+                starts = [(scope, sp, ts) for scope, sp, ts in runtime.event_subprocess_starts(workflow)
+                          if ts.event_definition.name == name]
+                if not starts:
+                    raise Conflict(f"工单 {business_key} 已不再等待消息 {name}")
+                scope, sp_name, start = starts[0]
+                if scope is not workflow:  # the library starts only the top workflow's event subprocesses
+                    scope.spec.start.trigger_wf(scope.task_tree, sp_name)
+                catcher, definition, element_id = None, start.event_definition, start.bpmn_id
             correlations = definition.calculate_correlations(
                 self.script_engine, definition.correlation_properties, payload) if definition.correlation_properties else {}
             workflow.catch(BpmnEvent(definition, payload, correlations))
-            ctx.log("message_received", element_id=catcher.task_spec.bpmn_id, data={"name": name, **payload})
+            if catcher is not None:
+                runtime.rearm(catcher)
+            ctx.log("message_received", element_id=element_id, data={"name": name, **payload})
 
-        return self._step(None, actor, act, find=find)
+        try:
+            return self._step(None, actor, act, find=find)
+        except _NoSubscriber:
+            process_id = self.message_start_process(name)
+            if process_id is None:
+                raise NotFound(f"没有工单 {business_key} 在等待消息 {name}") from None
+        return self.start_by_message(process_id, name, business_key, payload, actor=actor, message_id=message_id)
+
+    def message_start_process(self, name: str) -> str | None:
+        """The deployed process (latest versions) that a message ``name`` starts, if any."""
+        with self.db.read() as s:
+            latest = tuple(sorted(s.scalars(select(func.max(Definition.id)).group_by(Definition.process_id))))
+            cached = self.__dict__.get("_message_starts")
+            if cached is None or cached[0] != latest:
+                names: dict[str, str] = {}
+                for definition_id in latest:
+                    loaded = self._definition(s, definition_id)
+                    for message in runtime.message_start_names(loaded.spec):
+                        names.setdefault(message, loaded.process_id)
+                cached = (latest, names)
+                self.__dict__["_message_starts"] = cached
+        return cached[1].get(name)
+
+    def start_by_message(self, process_id: str, name: str, business_key: str | None, payload: dict[str, Any], *,
+                         actor: Actor = SYSTEM, message_id: str | None = None) -> StepResult:
+        """Start ``process_id`` at its message start event ``name`` for one work order, once.
+
+        The delivery is keyed by ``message_id`` (else by the work-order number): a repeated
+        delivery returns the instance the first one started. Without a work-order number
+        the order gets the next free one.
+
+        :raises InvalidInput: neither a work-order number nor a message id
+        :raises Conflict: the same message is being delivered right now
+        """
+        from engine.intake import Idempotency, OpenedOrder
+        from tasks.values import local_date
+
+        payload = _check_data(payload)
+        if not business_key and not message_id:
+            raise InvalidInput("消息缺少工单号", {"work_order_no": "必填"})
+        idem = Idempotency(f"message:{name}"[:128], str(message_id or business_key)[:128])
+        claim = self._claim_key(idem)
+        if claim.response is not None:
+            return self._result_of(int(claim.response["instance_id"]))
+        taken_over = claim.number is not None  # an earlier delivery died after claiming the key
+        if not taken_over:
+            claim.number = str(business_key) if business_key else self.reserve_work_order_no(
+                local_date(self.clock.now()), actor=actor)
+            self._record_claim(idem, claim)  # a concurrent delivery of the same message: Conflict
+        started = self._instance_of(claim.number) if taken_over else None
+        if started is not None:
+            result = self._result_of(started[0])
+        else:
+            try:
+                result = self.start(process_id, {**payload, "work_order_no": claim.number}, actor=actor,
+                                    business_key=claim.number, message=name)
+            except EngineError:
+                self._release_key(idem)
+                raise
+        self._finish_key(idem, OpenedOrder(result.instance_id, claim.number, result.status))
+        return result
+
+    def _result_of(self, instance_id: int) -> StepResult:
+        with self.db.read() as s:
+            row = s.execute(select(Instance.id, Instance.status, Instance.version)
+                            .where(Instance.id == instance_id)).first()
+            if row is None:
+                raise NotFound(f"流程实例 {instance_id} 不存在")
+            return StepResult(row.id, row.status, row.version)
 
     def fire_timers(self, instance_id: int, now: datetime | None = None, *, actor: Actor = SYSTEM) -> StepResult:
         """Fire every timer of one instance that is due at ``now``."""
@@ -812,10 +931,14 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
         """Deliver pending notifications through ``send(topic, payload, outbox_id)``.
 
         A failed send is retried with backoff; each message is marked delivered in the same
-        transaction that holds its row lock, so two workers never send it twice.
+        transaction that holds its row lock, so two workers never send it twice. A message
+        that starts a deployed process (a message start event of that name) is delivered to
+        the engine instead: it starts the process once (keyed by the outbox id, see
+        :meth:`start_by_message`), however often the delivery is repeated.
         """
         delivered = 0
         for _ in range(limit):
+            route = None
             with self.db.write() as s:
                 now = self.clock.now()
                 q = select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
@@ -826,19 +949,51 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
                 if msg is None:
                     break
                 msg.attempts += 1
-                try:
-                    send(msg.topic, msg.payload, msg.id)
-                except Exception as exc:
-                    msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                    if msg.attempts >= max_attempts:
-                        msg.status = "failed"
-                    else:
-                        msg.next_attempt_at = now + timedelta(seconds=10 * 2 ** (msg.attempts - 1))
-                    continue
-                msg.status = "delivered"
-                msg.delivered_at = now
-                delivered += 1
+                process_id = self.message_start_process(msg.topic)
+                if process_id is not None:  # leased while the process starts in its own transactions
+                    msg.next_attempt_at = now + ROUTE_LEASE
+                    route = (msg.id, msg.topic, dict(msg.payload or {}), process_id, msg.attempts)
+                else:
+                    try:
+                        send(msg.topic, msg.payload, msg.id)
+                    except Exception as exc:
+                        self._delivery_failed(msg, exc, now, max_attempts)
+                        continue
+                    msg.status = "delivered"
+                    msg.delivered_at = now
+                    delivered += 1
+            if route is not None:
+                delivered += self._route_message(*route, max_attempts=max_attempts)
         return delivered
+
+    def _route_message(self, outbox_id: int, name: str, payload: dict[str, Any], process_id: str, attempts: int,
+                       *, max_attempts: int) -> int:
+        error = None
+        try:
+            key = payload.get("work_order_no")
+            self.start_by_message(process_id, name, str(key) if key else None, payload,
+                                  message_id=str(payload.get("message_id") or f"outbox-{outbox_id}"))
+        except Exception as exc:  # retried with backoff like a failed send
+            error = exc
+        with self.db.write() as s:
+            msg = s.get(Outbox, outbox_id)
+            if msg is None or msg.status != "pending":
+                return 0
+            now = self.clock.now()
+            if error is not None:
+                self._delivery_failed(msg, error, now, max_attempts)
+                return 0
+            msg.status = "delivered"
+            msg.delivered_at = now
+            return 1
+
+    @staticmethod
+    def _delivery_failed(msg: Outbox, exc: Exception, now: datetime, max_attempts: int) -> None:
+        msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if msg.attempts >= max_attempts:
+            msg.status = "failed"
+        else:
+            msg.next_attempt_at = now + timedelta(seconds=10 * 2 ** (msg.attempts - 1))
 
 
 @lru_cache(maxsize=64)
@@ -862,6 +1017,10 @@ class _TaskHead:
     form: str | None
     element_id: str
     completed_by: str | None
+
+
+class _NoSubscriber(NotFound):
+    """No instance subscribes to the message (a process may still start with it)."""
 
 
 class _Busy(Exception):
@@ -935,6 +1094,16 @@ def _bad_value(value: Any, depth: int, path: str) -> tuple[str, str] | None:
         if found:
             return found
     return None
+
+
+def _active_groups(s, username: str) -> frozenset[str] | None:
+    """The groups of an active user (None: no such active user); works on a step's connection."""
+    from engine.models import Membership, User
+
+    user_id = s.execute(select(User.id).where(User.username == username, User.active.is_(True))).scalar()
+    if user_id is None:
+        return None
+    return frozenset(s.execute(select(Membership.group_id).where(Membership.user_id == user_id)).scalars())
 
 
 def _get_task(s: Session, task_id: str) -> HumanTask:

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -27,6 +28,12 @@ WORK_ORDER_FIELDS = (
 RESERVED_DATA_KEYS = frozenset(
     {"typename", "now_iso", "add_duration", "Decimal", "math", "date", "datetime", "timedelta"}
 )
+
+
+SLA_PAUSE = "sla_pause"  # a script sets it to pause the process's deadline timers, and to None to resume
+SLA_STATE = "sla_pause_state"  # kept in the workflow's own data while paused
+HELD = "9999-12-31T00:00:00+00:00"  # the due time of a held timer
+NOT_SET = object()
 
 
 class StopBefore(Exception):
@@ -53,6 +60,7 @@ class Runner:
     seen: Counter = field(default_factory=Counter)
     ran: list[str] = field(default_factory=list)
     current: Any = None
+    sla_pause: Any = NOT_SET  # the value a script task of this step gave ``sla_pause`` last
 
     def will(self, task) -> None:
         name = task.task_spec.name
@@ -65,6 +73,8 @@ class Runner:
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if bpmn_id:  # hidden helper specs (boundary splits, start) have none
             self.ran.append(bpmn_id)
+            if SLA_PAUSE in (getattr(task.task_spec, "script", None) or ""):
+                self.sla_pause = task.data.get(SLA_PAUSE)
         self.current = None
 
     def run(self, workflow) -> None:
@@ -126,6 +136,8 @@ def timer_due(task) -> datetime | None:
         value = value.get("next")
         if value is None:
             return None
+    if value == HELD:  # a deadline held while the SLA clock is paused: no job until it resumes
+        return None
     when = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
     return when.astimezone(UTC) if when else None
 
@@ -138,6 +150,128 @@ def message_definitions(task) -> list:
     if isinstance(definition, MessageEventDefinition):
         return [definition]
     return []
+
+
+def event_subprocess_starts(workflow) -> list[tuple[Any, str, Any]]:
+    """Message start events of the event subprocesses that may start now.
+
+    ``(scope, event subprocess spec name, start event spec)`` for the top workflow and every
+    running subworkflow that declares event subprocesses started by a message. The library
+    subscribes no task for them until the message arrives, so the engine lists them itself.
+    """
+    found = []
+    if workflow.is_completed():
+        return found
+    scopes = [workflow] + [sub for sub in workflow.subprocesses.values() if not sub.is_completed()]
+    for scope in scopes:
+        if scope is not workflow:
+            parent = workflow.get_task_from_id(scope.parent_task_id)
+            if parent is None or parent.state != TaskState.STARTED:
+                continue
+        for name in getattr(scope.spec.start, "trigger_specs", ()) or ():
+            sp_spec = scope.subprocess_specs.get(name) if hasattr(scope, "subprocess_specs") else None
+            sp_spec = sp_spec or workflow.subprocess_specs.get(name)
+            if sp_spec is None:
+                continue
+            for start in sp_spec.bpmn_start_events:
+                if isinstance(start.event_definition, MessageEventDefinition):
+                    found.append((scope, name, start))
+    return found
+
+
+def message_start_names(spec) -> dict[str, Any]:
+    """Message names of a process's own (top-level) message start events, with their specs."""
+    return {ts.event_definition.name: ts for ts in spec.task_specs.values()
+            if type(ts).__name__ == "StartEvent" and isinstance(ts.event_definition, MessageEventDefinition)}
+
+
+def open_at_message_start(workflow, name: str):
+    """Run a new workflow up to its start events and keep only the message start ``name``.
+
+    A process may have a none start event (started by a clerk) besides message start events;
+    started by a message, the other start events are cancelled so that only the message's
+    path runs. Returns the waiting start task, or None when the process has no such start.
+    """
+    while True:
+        ready = [t for t in workflow.get_tasks(state=TaskState.READY)
+                 if t.task_spec.name in ("Start", "StartEventSplit")]
+        if not ready:
+            break
+        for task in ready:
+            task.run()
+    starts = [t for t in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
+              if type(t.task_spec).__name__ == "StartEvent" and t.workflow is workflow]
+    chosen = next((t for t in starts if isinstance(t.task_spec.event_definition, MessageEventDefinition)
+                   and t.task_spec.event_definition.name == name), None)
+    for task in starts:
+        if task is not chosen:
+            workflow.event_manager.remove_task(task)
+            task.cancel()
+    return chosen
+
+
+def rearm(catcher) -> Any | None:
+    """Wait again at a non-interrupting message boundary event that has just caught a message.
+
+    The library arms a boundary event once per run of its activity; a non-interrupting one
+    must catch every message while the activity runs (each urge of an order, say), so a new
+    waiting copy is added beside the one that fired. It is cancelled with the others when the
+    activity ends.
+    """
+    spec = catcher.task_spec
+    if type(spec).__name__ != "BoundaryEvent" or spec.cancel_activity or catcher.state == TaskState.WAITING:
+        return None
+    if not message_definitions(catcher) or catcher.parent is None:
+        return None
+    if catcher.parent.state != TaskState.COMPLETED:
+        return None
+    fresh = catcher.parent._add_child(spec, TaskState.MAYBE)  # predicted: its outputs get predicted too
+    spec._update(fresh)
+    return fresh
+
+
+def pause_deadlines(workflow, value: Any, now: datetime) -> dict[str, Any] | None:
+    """Pause or resume the deadline timers (``timeDate`` timers) after ``sla_pause`` changed.
+
+    Paused (``value`` a dict ``{"reason": ..., "timers": [element ids]}``, no ``timers``
+    meaning every deadline timer): each waiting timer is held and its due time kept.
+    Resumed (``value`` None/empty): each held timer still waiting is due the paused time
+    later than before, and the paused seconds add up in ``sla_paused_seconds``.
+    Returns what changed for the audit log, or None when nothing did.
+    """
+    state = workflow.data.get(SLA_STATE)
+    if value and not state:
+        wanted = set(value.get("timers") or ()) if isinstance(value, dict) else set()
+        held, names = {}, {}
+        for task in waiting_catches(workflow):
+            if type(task.task_spec.event_definition).__name__ != "TimeDateEventDefinition":
+                continue
+            if wanted and task.task_spec.bpmn_id not in wanted:
+                continue
+            due = timer_due(task)
+            if due is None:
+                continue
+            held[str(task.id)] = due.isoformat()
+            names[task.task_spec.bpmn_id] = due.isoformat()
+            task.internal_data["event_value"] = HELD
+        reason = value.get("reason") if isinstance(value, dict) else str(value)
+        workflow.data[SLA_STATE] = {"since": now.isoformat(), "reason": reason, "held": held}
+        return {"kind": "sla_paused", "reason": reason, "timers": names}
+    if not value and state:
+        paused = now - datetime.fromisoformat(state["since"])
+        moved = {}
+        for task_id, due in state["held"].items():
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is not None and task.state == TaskState.WAITING:
+                new_due = datetime.fromisoformat(due) + paused
+                task.internal_data["event_value"] = new_due.isoformat()
+                moved[task.task_spec.bpmn_id] = new_due.isoformat()
+        total = float(workflow.data.get("sla_paused_seconds") or 0) + paused.total_seconds()
+        workflow.data["sla_paused_seconds"] = total
+        del workflow.data[SLA_STATE]
+        return {"kind": "sla_resumed", "reason": state.get("reason"), "paused_seconds": paused.total_seconds(),
+                "total_paused_seconds": total, "timers": moved}
+    return None
 
 
 def deadline_for(task) -> datetime | None:
@@ -257,6 +391,9 @@ def snapshot(workflow, before: Snapshot | None = None, became_ready: list | None
             snap.timers[str(task.id)] = (task.task_spec.bpmn_id, due)
         for definition in message_definitions(task):
             snap.messages[f"{task.id}|{definition.name}"] = (task.task_spec.bpmn_id, definition.name)
+    for scope, sp_name, start in event_subprocess_starts(workflow):
+        key = f"{getattr(scope, 'parent_task_id', None) or 'top'}:{sp_name}|{start.event_definition.name}"
+        snap.messages[key] = (start.bpmn_id, start.event_definition.name)
     return snap
 
 

@@ -1,8 +1,6 @@
 """What the process models need from the engine: each test is minimal and states the wanted
-behaviour; those still marked xfail (strict) are gaps the engine has yet to close.
-
-The models in workflows/ work around each gap (see the notes); when a test here starts to
-pass, drop its marker and simplify the model.
+behaviour (timers, event gateways, event subprocesses and process starts by message,
+boundary events that catch every message, lanes per file).
 """
 
 from __future__ import annotations
@@ -69,13 +67,89 @@ EVENT_SUBPROCESS = model("gap_evsub", "technician", (
     "e_start e_work e_end e_urges e_urged e_call e_called", head='<bpmn:message id="msg_urge" name="urge" />')
 
 
-@pytest.mark.xfail(strict=True, raises=NotFound, reason="a message start event (here of an event subprocess) "
-                   "creates no message subscription, so send_message finds no instance waiting for it")
 def test_a_message_starts_an_event_subprocess(eng, tech):
     eng.deploy({"evsub.bpmn": EVENT_SUBPROCESS})
     eng.start("gap_evsub", {"work_order_no": "G-2"}, actor=tech)
     eng.send_message("urge", "G-2", {})
     assert [t.element_id for t in eng.inbox(tech).items + eng.queue(tech).items].count("e_call") == 1
+
+
+def test_every_message_starts_its_own_event_subprocess_until_the_process_ends(eng, tech):
+    eng.deploy({"evsub.bpmn": EVENT_SUBPROCESS})
+    started = eng.start("gap_evsub", {"work_order_no": "G-6"}, actor=tech)
+    eng.send_message("urge", "G-6", {"n": 1})
+    eng.send_message("urge", "G-6", {"n": 2})
+    tasks = eng.queue(tech).items
+    assert sorted(t.element_id for t in tasks) == ["e_call", "e_call", "e_work"]
+    for task in [t for t in tasks if t.element_id == "e_call"]:
+        eng.complete(task.id, {}, actor=tech)
+    assert eng.get_instance(started.instance_id).status == "running"
+    eng.complete(next(t.id for t in tasks if t.element_id == "e_work"), {}, actor=tech)
+    assert eng.get_instance(started.instance_id).status == "completed"
+    with pytest.raises(NotFound):
+        eng.send_message("urge", "G-6", {})
+
+
+NESTED = model("gap_nested", "technician", (
+    '<bpmn:startEvent id="n_start" /><bpmn:subProcess id="n_service">'
+    '<bpmn:startEvent id="n_s_start" /><bpmn:userTask id="n_work" name="干活" /><bpmn:endEvent id="n_s_end" />'
+    + flow("nf1", "n_s_start", "n_work") + flow("nf2", "n_work", "n_s_end") +
+    '<bpmn:subProcess id="n_urges" triggeredByEvent="true">'
+    '<bpmn:startEvent id="n_urged" isInterrupting="false"><bpmn:messageEventDefinition id="n_urge_def" '
+    'messageRef="msg_urge4" /></bpmn:startEvent>'
+    '<bpmn:userTask id="n_call" name="回电" /><bpmn:endEvent id="n_called" />'
+    + flow("nf3", "n_urged", "n_call") + flow("nf4", "n_call", "n_called") + "</bpmn:subProcess>"
+    "</bpmn:subProcess><bpmn:userTask id=\"n_after\" name=\"回访\" /><bpmn:endEvent id=\"n_end\" />"
+    + flow("nf5", "n_start", "n_service") + flow("nf6", "n_service", "n_after") + flow("nf7", "n_after", "n_end")),
+    "n_start n_service n_after n_end", head='<bpmn:message id="msg_urge4" name="urge" />')
+
+
+def test_a_message_starts_an_event_subprocess_of_a_running_subprocess_only(eng, tech):
+    eng.deploy({"nested.bpmn": NESTED})
+    eng.start("gap_nested", {"work_order_no": "G-7"}, actor=tech)
+    eng.send_message("urge", "G-7", {})
+    assert sorted(t.element_id for t in eng.queue(tech).items) == ["n_call", "n_work"]
+    work = next(t for t in eng.queue(tech).items if t.element_id == "n_work")
+    call = next(t for t in eng.queue(tech).items if t.element_id == "n_call")
+    eng.complete(call.id, {}, actor=tech)
+    eng.complete(work.id, {}, actor=tech)
+    assert [t.element_id for t in eng.queue(tech).items] == ["n_after"]
+    with pytest.raises(NotFound):  # the subprocess has ended: nobody listens any more
+        eng.send_message("urge", "G-7", {})
+
+
+STARTED_BY_MESSAGE = model("gap_msgstart", "technician", (
+    '<bpmn:startEvent id="m_clerk" /><bpmn:startEvent id="m_due"><bpmn:messageEventDefinition id="m_due_def" '
+    'messageRef="msg_due" /></bpmn:startEvent>'
+    '<bpmn:userTask id="m_work" name="保养" /><bpmn:endEvent id="m_end" />'
+    + flow("mf1", "m_clerk", "m_work") + flow("mf2", "m_due", "m_work") + flow("mf3", "m_work", "m_end")),
+    "m_clerk m_due m_work m_end", head='<bpmn:message id="msg_due" name="service_due" />')
+
+
+def test_a_message_starts_a_process_once_per_message(eng, sqlite_db, tech):
+    eng.deploy({"msgstart.bpmn": STARTED_BY_MESSAGE})
+    first = eng.send_message("service_due", "G-8", {"serial_no": "SN1"}, message_id="plan-1:2025-03-01")
+    again = eng.send_message("service_due", "G-8", {"serial_no": "SN1"}, message_id="plan-1:2025-03-01")
+    assert again.instance_id == first.instance_id
+    tasks = eng.queue(tech).items
+    assert [(t.element_id, t.work_order_no) for t in tasks] == [("m_work", "G-8")]
+    instance = eng.get_instance(first.instance_id)
+    assert instance.business_key == "G-8"
+    # the clerk's start event was not taken; the message's payload is the order's data
+    assert instance.data["serial_no"] == "SN1"
+    # a clerk still starts it at the none start event
+    eng.start("gap_msgstart", {"work_order_no": "G-9"}, actor=tech)
+    assert sorted(t.work_order_no for t in eng.queue(tech).items) == ["G-8", "G-9"]
+
+
+def test_a_message_without_an_order_number_starts_a_numbered_order(eng, tech):
+    eng.deploy({"msgstart.bpmn": STARTED_BY_MESSAGE})
+    first = eng.send_message("service_due", None, {"serial_no": "SN2"}, message_id="plan-2:2025-04-01")
+    again = eng.send_message("service_due", None, {"serial_no": "SN2"}, message_id="plan-2:2025-04-01")
+    assert again.instance_id == first.instance_id
+    assert eng.get_instance(first.instance_id).business_key.startswith("WO-")
+    with pytest.raises(NotFound):
+        eng.send_message("no_such_message", "G-10", {})
 
 
 EVENT_GATEWAY = model("gap_evgw", "technician", (
@@ -108,14 +182,22 @@ REPEATED = model("gap_repeat", "technician", (
     "r_start r_work r_end r_urged r_call r_called", head='<bpmn:message id="msg_urge3" name="urge" />')
 
 
-@pytest.mark.xfail(strict=True, raises=NotFound, reason="a non-interrupting message boundary event catches only "
-                   "the first message (SpiffWorkflow does not re-arm it and the engine does not either)")
-def test_a_non_interrupting_message_boundary_event_catches_every_message(eng, tech):
+def test_a_non_interrupting_message_boundary_event_catches_every_message(eng, sqlite_db, clock, tech):
     eng.deploy({"repeat.bpmn": REPEATED})
-    eng.start("gap_repeat", {"work_order_no": "G-4"}, actor=tech)
+    started = eng.start("gap_repeat", {"work_order_no": "G-4"}, actor=tech)
     eng.send_message("urge", "G-4", {})
     eng.send_message("urge", "G-4", {})
     assert [t.element_id for t in eng.inbox(tech).items + eng.queue(tech).items].count("r_call") == 2
+    eng = make_engine(sqlite_db, clock)  # from the stored state: still listening
+    eng.send_message("urge", "G-4", {})
+    assert [t.element_id for t in eng.queue(tech).items].count("r_call") == 3
+    work = next(t for t in eng.queue(tech).items if t.element_id == "r_work")
+    eng.complete(work.id, {}, actor=tech)
+    with pytest.raises(NotFound):  # the activity has ended: the boundary event no longer listens
+        eng.send_message("urge", "G-4", {})
+    for task in eng.queue(tech).items:
+        eng.complete(task.id, {}, actor=tech)
+    assert eng.get_instance(started.instance_id).status == "completed"
 
 
 SAME_ID_A = model("gap_alpha", "dispatcher", (
