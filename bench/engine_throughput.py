@@ -174,36 +174,53 @@ def _rate(one: Callable[[int], None], count: int, *, warm: int | None = None, fi
     return count / (time.perf_counter() - start)
 
 
-def main(quick: bool = False, echo: Callable[[str], None] = print) -> dict:
-    """Alternate short chunks of raw and durable driving; report the median per-chunk ratio.
+def main(quick: bool = False, echo: Callable[[str], None] = print, *, tiny: bool = False,
+         pg_url: str | None = None) -> dict:
+    """Alternate short chunks of raw, durable (SQLite, and PostgreSQL when ``pg_url`` is given) and
+    naive driving; report the median per-chunk ratio.
 
-    The machine is shared: alternating chunks measure both under the same conditions, and the
-    median of the per-chunk ratios is robust to a slow stretch hitting one side.
+    The machine is shared: alternating chunks measure all sides under the same conditions, and
+    the median of the per-chunk ratios is robust to a slow stretch hitting one side.
     """
-    rounds = 9 if quick else 21
-    n_raw, n_durable, n_naive = (100, 30, 20) if quick else (200, 60, 40)
+    rounds = 3 if tiny else (7 if quick else 21)
+    n_raw, n_durable, n_naive = (20, 6, 4) if tiny else ((100, 30, 20) if quick else (200, 60, 40))
     echo(f"引擎吞吐: 9 个用户任务的派工流程, {rounds} 轮交替测量 "
          f"(每轮 raw {n_raw} / 持久 {n_durable} / naive {n_naive} 个实例)")
     runs: dict[str, list[float]] = {"raw": [], "durable_sqlite": [], "naive_json": [], "ratio": []}
+    if pg_url:
+        runs.update(durable_postgresql=[], ratio_postgresql=[])
     with tempfile.TemporaryDirectory() as folder:
         raw_one = raw_driver()
         durable_one, close = durable_driver(f"sqlite:///{folder}/durable.sqlite3")
+        pg_one, pg_close = durable_driver(pg_url) if pg_url else (None, None)
         try:
             _rate(raw_one, 0, warm=20)
             _rate(durable_one, 0, warm=10, first=50_000_000)
+            if pg_one is not None:
+                _rate(pg_one, 0, warm=10, first=60_000_000)
             for r in range(rounds):
                 runs["raw"].append(_rate(raw_one, n_raw, warm=0, first=r * n_raw))
                 runs["durable_sqlite"].append(_rate(durable_one, n_durable, warm=0, first=r * n_durable))
                 runs["ratio"].append(runs["durable_sqlite"][-1] / runs["raw"][-1])
+                line = (f"  第 {r + 1} 轮: raw {runs['raw'][-1]:.1f}/s, SQLite {runs['durable_sqlite'][-1]:.1f}/s "
+                        f"(比值 {runs['ratio'][-1]:.3f})")
+                if pg_one is not None:
+                    runs["durable_postgresql"].append(_rate(pg_one, n_durable, warm=0, first=r * n_durable))
+                    runs["ratio_postgresql"].append(runs["durable_postgresql"][-1] / runs["raw"][-1])
+                    line += f", PostgreSQL {runs['durable_postgresql'][-1]:.1f}/s"
                 if r % 3 == 0:
                     runs["naive_json"].append(naive(n_naive, _fresh(folder, r)))
-                echo(f"  第 {r + 1} 轮: raw {runs['raw'][-1]:.1f}/s, durable {runs['durable_sqlite'][-1]:.1f}/s, "
-                     f"比值 {runs['ratio'][-1]:.3f}")
+                    line += f", naive {runs['naive_json'][-1]:.1f}/s"
+                echo(line)
         finally:
             close()
+            if pg_close is not None:
+                pg_close()
     med = {k: statistics.median(v) for k, v in runs.items()}
     echo(f"raw_inmemory_instances_per_s={med['raw']:.1f}")
     echo(f"durable_sqlite_instances_per_s={med['durable_sqlite']:.1f}")
+    if pg_url:
+        echo(f"durable_postgresql_instances_per_s={med['durable_postgresql']:.1f}")
     echo(f"naive_json_instances_per_s={med['naive_json']:.1f}")
     echo(f"naive_vs_raw_ratio={med['naive_json'] / med['raw']:.3f}")
     echo(f"durable_vs_raw_ratio={med['ratio']:.3f}")

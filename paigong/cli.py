@@ -127,15 +127,25 @@ def worker_command(once: bool, interval: float) -> None:
     run_worker(_engine(), once=once, interval=interval, echo=click.echo)
 
 
-@main.command("bench")
-@click.option("--quick", is_flag=True, help="Small sizes; finishes in a few minutes.")
-def bench_command(quick: bool) -> None:
-    """Run the benchmarks and print ratios measured side by side."""
+@main.command("bench", with_appcontext=False)
+@click.option("--quick", is_flag=True, help="Smaller sizes and shorter loads; a few minutes.")
+@click.option("--tiny", is_flag=True, help="Seconds: proves the machinery, measures nothing worth quoting.")
+@click.option("--only", "only", multiple=True, help="Run only this figure (repeatable): throughput, history, "
+              "inbox, http, timers, memory, scaleout.")
+@click.option("--out", default=None, help="Folder for results.json, RESULTS.md and growth.svg (default: bench/).")
+def bench_command(quick: bool, tiny: bool, only: tuple[str, ...], out: str | None) -> None:
+    """Run the benchmark suite; write bench/results.json and bench/RESULTS.md."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(0, root)
-    from bench.engine_throughput import main as throughput
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import suite
 
-    throughput(quick=quick, echo=click.echo)
+    try:
+        suite.run(quick=quick, tiny=tiny, only=list(only) or None, out_dir=out or os.path.join(root, "bench"),
+                  echo=click.echo)
+    except ValueError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 def _safe_url(url: str) -> str:
