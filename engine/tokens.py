@@ -13,12 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from engine import identity
 from engine.channel_models import ApiToken
 from engine.errors import InvalidInput, NotAllowed, NotFound
-from engine.models import Event
+from engine.models import Event, Membership, User
 from engine.results import SYSTEM, Actor
 
 PREFIX = "pgt_"
@@ -115,24 +115,42 @@ class ApiTokens:
             return [_view(t) for t in s.scalars(select(ApiToken).order_by(ApiToken.id))]
 
     def actor_for_token(self, secret: str) -> Actor | None:
-        """Who a bearer token acts as, or None for an unknown, revoked or expired token."""
+        """Who a bearer token acts as, or None for an unknown, revoked or expired token.
+
+        Runs on every API request: the token, its user and the user's groups come back in
+        one statement (one row per group).
+        """
         if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
             return None
         now = self.clock.now()
         with self.db.read() as s:
-            token = s.scalars(select(ApiToken).where(ApiToken.secret_hash == hash_secret(secret))).first()
-            if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+            rows = s.execute(_TOKEN_ACTOR, {"h": hash_secret(secret)}).all()
+        if not rows:
+            return None
+        first = rows[0]
+        if first.revoked_at is not None or (first.expires_at and first.expires_at <= now):
+            return None
+        if first.username:
+            if first.user_roles is None:  # no such user, or disabled
                 return None
-            if token.username:
-                found = identity.actor_for(s, token.username)
-            else:
-                found = Actor(f"api:{token.integration}", frozenset(_split(token.groups)),
-                              frozenset(_split(token.roles)))
-            stale = token.last_used_at is None or token.last_used_at < now - _TOUCH_EVERY
-        if found is not None and stale:  # a write at most every few minutes per token
+            found = Actor(first.username, frozenset(r.group_id for r in rows if r.group_id is not None),
+                          frozenset(r for r in first.user_roles.split(",") if r))
+        else:
+            found = Actor(f"api:{first.integration}", frozenset(_split(first.groups)), frozenset(_split(first.roles)))
+        if first.last_used_at is None or first.last_used_at < now - _TOUCH_EVERY:  # a write at most every few minutes
             with self.db.write() as s:
-                s.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+                s.execute(update(ApiToken).where(ApiToken.id == first.id).values(last_used_at=now))
         return found
+
+
+_TOKEN_ACTOR = (
+    select(ApiToken.id, ApiToken.username, ApiToken.integration, ApiToken.groups, ApiToken.roles,
+           ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at,
+           User.roles.label("user_roles"), Membership.group_id)
+    .outerjoin(User, and_(User.username == ApiToken.username, User.active.is_(True)))
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .where(ApiToken.secret_hash == bindparam("h"))
+)
 
 
 def _require_admin(actor: Actor) -> None:
