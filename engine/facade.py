@@ -699,8 +699,13 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
                 if not starts:
                     raise Conflict(f"工单 {business_key} 已不再等待消息 {name}")
                 scope, sp_name, start = starts[0]
-                if scope is not workflow:  # the library starts only the top workflow's event subprocesses
-                    scope.spec.start.trigger_wf(scope.task_tree, sp_name)
+                # Started here rather than by the library (which starts only the top workflow's and
+                # hands them the data the instance started with): the event subprocess gets the
+                # order's data as it is now (the technician dispatched meanwhile, say).
+                now_data = json.loads(json.dumps(runtime.current_data(workflow), default=str))
+                child_id = scope.spec.start.trigger_wf(scope.task_tree, sp_name)
+                for task in workflow.subprocesses[child_id].tasks.values():
+                    task.data.update(json.loads(json.dumps(now_data)))
                 catcher, definition, element_id = None, start.event_definition, start.bpmn_id
             correlations = definition.calculate_correlations(
                 self.script_engine, definition.correlation_properties, payload) if definition.correlation_properties else {}

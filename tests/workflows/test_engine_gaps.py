@@ -107,9 +107,9 @@ NESTED = model("gap_nested", "technician", (
 def test_a_message_starts_an_event_subprocess_of_a_running_subprocess_only(eng, tech):
     eng.deploy({"nested.bpmn": NESTED})
     eng.start("gap_nested", {"work_order_no": "G-7"}, actor=tech)
-    eng.send_message("urge", "G-7", {})
+    work = eng.queue(tech).items[0]
+    eng.send_message("urge", "G-7", {"n": 1})
     assert sorted(t.element_id for t in eng.queue(tech).items) == ["n_call", "n_work"]
-    work = next(t for t in eng.queue(tech).items if t.element_id == "n_work")
     call = next(t for t in eng.queue(tech).items if t.element_id == "n_call")
     eng.complete(call.id, {}, actor=tech)
     eng.complete(work.id, {}, actor=tech)
