@@ -64,6 +64,8 @@ FORMS_BY_TASK = {
     "check_in": ("技术员", "wo_check_in.json"),
     "report_progress": ("技术员", "wo_progress.json"),
     "complete_service": ("技术员", "wo_completion.json"),
+    "wait_resume": ("技术员", "wo_resume.json"),
+    "urge_callback": ("技术员", "wo_urge_callback.json"),
     "customer_evaluation": ("回访", "wo_evaluation.json"),
 }
 
