@@ -22,6 +22,19 @@ ASSETS = [
     ("bpmn-js/dist/assets/bpmn-js.css", "assets/bpmn-js.css"),
     ("bpmn-js/dist/assets/bpmn-font", "assets/bpmn-font"),
     ("bpmn-js/LICENSE", "LICENSE.bpmn-js"),
+    # the process editor (modeler pages)
+    ("bpmn-js/dist/bpmn-modeler.production.min.js", "bpmn-modeler.production.min.js"),
+    ("dmn-js/dist/dmn-modeler.production.min.js", "dmn-modeler.production.min.js"),
+    ("dmn-js/dist/assets/diagram-js.css", "dmn/diagram-js.css"),
+    ("dmn-js/dist/assets/dmn-js-shared.css", "dmn/dmn-js-shared.css"),
+    ("dmn-js/dist/assets/dmn-js-drd.css", "dmn/dmn-js-drd.css"),
+    ("dmn-js/dist/assets/dmn-js-decision-table.css", "dmn/dmn-js-decision-table.css"),
+    ("dmn-js/dist/assets/dmn-js-decision-table-controls.css", "dmn/dmn-js-decision-table-controls.css"),
+    ("dmn-js/dist/assets/dmn-js-literal-expression.css", "dmn/dmn-js-literal-expression.css"),
+    ("dmn-js/dist/assets/dmn-js-boxed-expression.css", "dmn/dmn-js-boxed-expression.css"),
+    ("dmn-js/dist/assets/dmn-js-boxed-expression-controls.css", "dmn/dmn-js-boxed-expression-controls.css"),
+    ("dmn-js/dist/assets/dmn-font", "dmn/dmn-font"),
+    ("dmn-js/LICENSE", "LICENSE.dmn-js"),
 ]
 
 

@@ -57,6 +57,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(orders.bp)
     from web import admin  # the admin console (reports, reference data and users inside)
     app.register_blueprint(admin.bp)
+    from web import modeler  # process definitions, editor, deploy, migration (analysts)
+    app.register_blueprint(modeler.bp)
     _channels(app, engine)
     return app
 
