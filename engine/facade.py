@@ -869,65 +869,76 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
     def fire_due_jobs(self, now: datetime | None = None, *, limit: int = 100) -> int:
         """Fire due timers and retries; return how many jobs ran.
 
-        Safe with several workers on PostgreSQL: each job is claimed with
-        ``FOR UPDATE SKIP LOCKED`` and fired in the same transaction as the instance step.
+        Safe with several workers on PostgreSQL: the step's own transaction claims the next
+        due job with ``FOR UPDATE SKIP LOCKED`` (and its instance likewise), so workers never
+        wait for or collide on each other's jobs, and a job costs one transaction.
         """
         now = now or self.clock.now()
         done = 0
         skipped: set[int] = set()
         while done < limit:
-            job_ref = self._next_job(now, skipped)
-            if job_ref is None:
-                break
-            job_id, instance_id, kind, due = job_ref
-            # The library fires a timer only once its clock is strictly past the due time:
-            # a job run at its due time runs the step a microsecond after it.
-            at = max(now, due + timedelta(microseconds=1))
             try:
-                self._fire_job(job_id, instance_id, kind, at)
-                done += 1
-            except _Busy:
-                skipped.add(job_id)
-            except Conflict:
-                skipped.add(job_id)
+                fired = self._fire_next(now, skipped)
+            except _DueNow as exact:
+                # The library fires a timer only once its clock is strictly past the due time:
+                # a job run at its due time runs the step a microsecond after it.
+                fired = self._fire_next(exact.due + timedelta(microseconds=1), skipped, job_id=exact.job_id)
+            if fired is None:
+                break
+            done += fired
         return done
 
-    def _next_job(self, now: datetime, skipped: set[int]):
-        with self.db.read() as s:
-            q = select(Job.id, Job.instance_id, Job.kind, Job.due_at).where(Job.status == "pending", Job.due_at <= now)
-            if skipped:
-                q = q.where(Job.id.not_in(skipped))
-            row = s.execute(q.order_by(Job.due_at).limit(1)).first()
-            return tuple(row) if row else None
-
-    def _fire_job(self, job_id: int, instance_id: int, kind: str, now: datetime) -> None:
+    def _fire_next(self, now: datetime, skipped: set[int], *, job_id: int | None = None) -> int | None:
+        """Claim and fire one due job (``job_id``, or the earliest): 1 fired, 0 skipped, None when none is due."""
         claimed: dict[str, Any] = {}
 
-        def find(s: Session) -> int:
-            q = select(Job.id, Job.instance_id, Job.kind).where(Job.id == job_id, Job.status == "pending")
+        def find(s) -> int:
+            pinned = claimed.get("id", job_id)  # a second attempt (after a failure) takes the same job
+            q = select(Job.id, Job.instance_id, Job.kind, Job.due_at, Job.attempts).where(
+                Job.status == "pending", Job.due_at <= now)
+            if pinned is not None:
+                q = q.where(Job.id == pinned)
+            elif skipped:
+                q = q.where(Job.id.not_in(skipped))
+            q = q.order_by(Job.due_at).limit(1)
             if not self.db.is_sqlite:
                 q = q.with_for_update(skip_locked=True)
             job = s.execute(q).first()
             if job is None:
-                raise _Busy()
+                raise _NoJob() if pinned is None else _Busy()
+            claimed.update(id=job.id, kind=job.kind, attempts=job.attempts)
+            if job.due_at >= now:
+                raise _DueNow(job.id, job.due_at)
             if not self.db.is_sqlite and self._lock_instance(s, job.instance_id, skip_locked=True) is None:
                 raise _Busy()
-            claimed["kind"] = job.kind
             if job.kind == "retry":
                 s.execute(delete(Job).where(Job.id == job.id))
             return job.instance_id
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
+            if (ctx.head.status == "error") != (claimed["kind"] == "retry"):
+                raise Conflict("流程实例状态不适合此任务")
+            if claimed["kind"] == "timer":
+                # Pushed back first: a timer that fires deletes its job in this transaction,
+                # one that moves sets its new time; one that did neither (clock skew) comes
+                # round again shortly.
+                attempts = claimed["attempts"] + 1
+                ctx.session.execute(update(Job).where(Job.id == claimed["id"]).values(
+                    attempts=attempts, due_at=ctx.now + timedelta(seconds=min(60 * attempts, 3600))))
             workflow.refresh_timers()
-            ctx.log("timer_fired" if claimed.get("kind") == "timer" else "retried")
+            ctx.log("timer_fired" if claimed["kind"] == "timer" else "retried")
 
-        allowed = ("error",) if kind == "retry" else ACTIVE
-        self._step(None, SYSTEM, act, find=find, allowed=allowed, now=now)
-        with self.db.write() as s:  # a timer that did not move (clock skew): try again shortly
-            job = s.get(Job, job_id)
-            if job is not None and job.status == "pending" and job.due_at <= now:
-                job.attempts += 1
-                job.due_at = now + timedelta(seconds=min(60 * job.attempts, 3600))
+        try:
+            self._step(None, SYSTEM, act, find=find, allowed=ACTIVE + ("error",), now=now)
+        except _NoJob:
+            return None
+        except (_Busy, Conflict):
+            key = claimed.get("id", job_id)
+            if key is None:
+                raise
+            skipped.add(key)
+            return 0
+        return 1
 
     # -- outbox ----------------------------------------------------------------------------
 
@@ -1026,6 +1037,18 @@ class _TaskHead:
 
 class _NoSubscriber(NotFound):
     """No instance subscribes to the message (a process may still start with it)."""
+
+
+class _NoJob(Exception):
+    """No job is due (any more)."""
+
+
+class _DueNow(Exception):
+    """The job is due exactly at the step's time: it must run a microsecond later."""
+
+    def __init__(self, job_id: int, due: datetime) -> None:
+        super().__init__(job_id)
+        self.job_id, self.due = job_id, due
 
 
 class _Busy(Exception):

@@ -23,6 +23,9 @@ def run_worker(engine: Engine, *, once: bool = False, interval: float = 1.0,
                echo: Callable[[str], None] = print) -> None:
     """Poll for due work until stopped (SIGTERM/SIGINT finish the current round).
 
+    An idle worker sleeps ``interval`` seconds, or until the next timer is due when that
+    is sooner.
+
     ``send`` defaults to the engine's configured notifier (see :mod:`engine.senders`); a
     sender with a ``prepare()`` has it called before each delivery round.
     """
@@ -47,4 +50,17 @@ def run_worker(engine: Engine, *, once: bool = False, interval: float = 1.0,
         if once or stopping["flag"]:
             return
         if not (fired or sent):
-            time.sleep(interval)
+            time.sleep(_pause(engine, interval))
+
+
+def _pause(engine: Engine, interval: float) -> float:
+    """Seconds to sleep: ``interval``, or less when a timer comes due sooner (so it fires on time)."""
+    from sqlalchemy import func, select
+
+    from engine.models import Job
+
+    with engine.db.read() as s:
+        due = s.scalar(select(func.min(Job.due_at)).where(Job.status == "pending"))
+    if due is None:
+        return interval
+    return max(0.005, min(interval, (due - engine.clock.now()).total_seconds() + 0.002))
