@@ -29,7 +29,8 @@ from engine.results import SYSTEM, Actor
 
 LEASE = timedelta(seconds=60)
 SCHEDULE_KINDS = ("maintenance", "testing")
-SCHEDULE_CHANNELS = {"maintenance": "maintenance_due", "testing": "testing_due"}
+PLAN_PROCESS = "service_plan"
+DUE_MESSAGE = "service_due"
 REFERENCE_KINDS = ("product", "part", "fee", "technician")
 
 
@@ -70,6 +71,9 @@ class ScheduleView:
     next_due: date
     active: bool
     last_work_order_no: str | None
+    plan_no: str = ""
+    instance_id: int | None = None
+    due_dates_opened: tuple[str, ...] = ()
 
 
 @dataclass
@@ -215,21 +219,38 @@ class Intake:
 
     def add_schedule(self, *, kind: str, serial_no: str, product_model: str, customer_name: str,
                      customer_phone: str, address: str, interval_months: int, next_due: date,
-                     zone: str = "in_city", actor: Actor = SYSTEM) -> ScheduleView:
+                     zone: str = "in_city", end_date: date | None = None, purchase_date: date | None = None,
+                     actor: Actor = SYSTEM) -> ScheduleView:
         """Put a unit under periodic maintenance or testing.
 
-        :raises InvalidInput: unknown kind, a missing field or an interval outside 1–120 months
+        The registration is kept in ``service_schedule``; the plan itself runs as an instance of
+        the ``service_plan`` process (business key ``PM-…`` / ``MT-…``), whose timer opens a
+        work order on every due date, exactly once, until ``end_date`` or cancellation.
+
+        :raises InvalidInput: unknown kind, a missing field, an interval outside 1–120 months or an
+            end date before the first due date
+        :raises NotFound: the ``service_plan`` process is not deployed
         """
         fields = {}
         if kind not in SCHEDULE_KINDS:
             fields["kind"] = "应为 maintenance 或 testing"
-        if not 1 <= int(interval_months) <= 120:
+        try:
+            interval_months = int(interval_months)
+        except (TypeError, ValueError):
+            interval_months = 0
+        if not 1 <= interval_months <= 120:
             fields["interval_months"] = "周期应为 1–120 个月"
         for name, value in (("serial_no", serial_no), ("product_model", product_model),
                             ("customer_name", customer_name), ("customer_phone", customer_phone),
                             ("address", address)):
             if not (value or "").strip():
                 fields[name] = "必填"
+        if zone not in ("in_city", "out_of_city"):
+            fields["zone"] = "应为 in_city 或 out_of_city"
+        if not isinstance(next_due, date):
+            fields["next_due"] = "应为日期"
+        elif end_date is not None and end_date < next_due:
+            fields["end_date"] = "截止日期不能早于首次到期日"
         if fields:
             raise InvalidInput("保养/检测计划有误", fields)
         if not (actor.is_admin or "customer_service" in actor.groups):
@@ -237,60 +258,98 @@ class Intake:
         with self.db.write() as s:
             row = ServiceSchedule(kind=kind, serial_no=serial_no.strip().upper(), product_model=product_model.strip(),
                                   customer_name=customer_name.strip(), customer_phone=customer_phone.strip(),
-                                  address=address.strip(), zone=zone, interval_months=int(interval_months),
+                                  address=address.strip(), zone=zone, interval_months=interval_months,
                                   next_due=next_due, active=True)
             s.add(row)
             s.flush()
-            return _schedule_view(row)
+            schedule_id = row.id
+        plan = {"plan_no": _plan_no(kind, schedule_id), "kind": kind, "first_due": next_due.isoformat(),
+                "interval_months": interval_months, "end_date": end_date.isoformat() if end_date else None,
+                "serial_no": serial_no.strip().upper(), "product_model": product_model.strip(),
+                "customer_name": customer_name.strip(), "customer_phone": customer_phone.strip(),
+                "address": address.strip(), "zone": zone,
+                "purchase_date": purchase_date.isoformat() if purchase_date else None}
+        try:
+            self.start(PLAN_PROCESS, plan, actor=actor, business_key=plan["plan_no"])
+        except BaseException:
+            with self.db.write() as s:  # nothing half-written: no registration without its running plan
+                s.execute(delete(ServiceSchedule).where(ServiceSchedule.id == schedule_id))
+            raise
+        return self._schedule_views([schedule_id])[0]
 
-    def schedules(self, *, due_by: date | None = None) -> list[ScheduleView]:
-        """Active schedules, soonest first; only those due on or before ``due_by`` when given."""
+    def schedules(self, *, due_by: date | None = None, include_ended: bool = False) -> list[ScheduleView]:
+        """Plans soonest due first, with the next due date and orders as their process instance has them;
+        only those due on or before ``due_by`` when given; ended or cancelled plans only on request."""
         with self.db.read() as s:
-            q = select(ServiceSchedule).where(ServiceSchedule.active.is_(True))
-            if due_by is not None:
-                q = q.where(ServiceSchedule.next_due <= due_by)
-            return [_schedule_view(r) for r in s.scalars(q.order_by(ServiceSchedule.next_due, ServiceSchedule.id))]
+            ids = list(s.scalars(select(ServiceSchedule.id).order_by(ServiceSchedule.id)))
+        views = [v for v in self._schedule_views(ids) if include_ended or v.active]
+        if due_by is not None:
+            views = [v for v in views if v.active and v.next_due <= due_by]
+        return sorted(views, key=lambda v: (v.next_due, v.id))
 
-    def run_schedules(self, process_for: dict[str, str], *, today: date | None = None,
-                      actor: Actor = SYSTEM) -> list[OpenedOrder]:
-        """Open one order for each schedule due by ``today`` and move it to its next due date.
+    def cancel_schedule(self, schedule_id: int, *, reason: str, actor: Actor = SYSTEM) -> ScheduleView:
+        """Stop a plan: its process catches the cancellation message; orders already opened stay.
 
-        Running twice (or on two machines) opens each due order once: the order is keyed by
-        schedule and due date.
+        :raises NotFound: no such plan; :raises Conflict: the plan has already ended
         """
-        from tasks.values import add_months, local_date
+        if not (actor.is_admin or "customer_service" in actor.groups):
+            raise NotAllowed("只有客服或管理员可以维护保养/检测计划")
+        if not (reason or "").strip():
+            raise InvalidInput("请填写取消原因", {"reason": "必填"})
+        [view] = self._schedule_views([schedule_id]) or [None]
+        if view is None:
+            raise NotFound(f"保养/检测计划 #{schedule_id} 不存在")
+        if not view.active:
+            raise Conflict(f"保养/检测计划 #{schedule_id} 已结束")
+        self.send_message("service_plan_cancelled", view.plan_no, {"reason": reason.strip()}, actor=actor)
+        with self.db.write() as s:
+            s.execute(update(ServiceSchedule).where(ServiceSchedule.id == schedule_id).values(active=False))
+        return self._schedule_views([schedule_id])[0]
 
-        today = today or local_date(self.clock.now())
-        opened = []
-        for item in self.schedules(due_by=today):
-            data = {"order_type": item.kind, "channel": SCHEDULE_CHANNELS[item.kind],
-                    "customer_name": item.customer_name, "customer_phone": item.customer_phone,
-                    "address": item.address, "zone": item.zone, "product_model": item.product_model,
-                    "serial_no": item.serial_no, "purchase_date": None,
-                    "symptom": f"定期{'保养' if item.kind == 'maintenance' else '计量检测'}到期（{item.next_due.isoformat()}）",
-                    "requested_at": None, "customer_requirements": None}
-            order = self.open_order(process_for[item.kind], data, actor=actor, day=today,
-                                    idempotency=Idempotency("schedule", f"{item.id}:{item.next_due.isoformat()}"))
-            following = item.next_due
-            while following <= today:  # a schedule that missed several rounds opens one order, not a backlog
-                following = add_months(following, item.interval_months)
-            with self.db.write() as s:
-                s.execute(update(ServiceSchedule).where(ServiceSchedule.id == item.id,
-                                                        ServiceSchedule.next_due == item.next_due)
-                          .values(next_due=following, last_work_order_no=order.work_order_no))
-            opened.append(order)
-        return opened
+    def _schedule_views(self, ids: list[int]) -> list[ScheduleView]:
+        if not ids:
+            return []
+        with self.db.read() as s:
+            rows = {r.id: r for r in s.scalars(select(ServiceSchedule).where(ServiceSchedule.id.in_(ids)))}
+            keys = {_plan_no(r.kind, r.id): r.id for r in rows.values()}
+            plans = {k: (i, st) for k, i, st in s.execute(
+                select(Instance.business_key, Instance.id, Instance.status)
+                .where(Instance.process_id == PLAN_PROCESS, Instance.business_key.in_(list(keys))))}
+            opened: dict[str, list[str]] = {}
+            for key in keys:  # each due date's order is keyed by the plan's message id "<plan_no>:<date>"
+                opened[key] = [n for n in s.scalars(
+                    select(IdempotencyKey.work_order_no)
+                    .where(IdempotencyKey.scope == f"message:{DUE_MESSAGE}", IdempotencyKey.key.like(f"{key}:%"),
+                           IdempotencyKey.status == "done")
+                    .order_by(IdempotencyKey.key)) if n]
+        views = []
+        for sid in ids:
+            r = rows.get(sid)
+            if r is None:
+                continue
+            key = _plan_no(r.kind, r.id)
+            instance_id, status = plans.get(key, (None, None))
+            next_due, active, done = r.next_due, bool(r.active) and instance_id is not None, ()
+            if instance_id is not None:
+                data = self.get_instance(instance_id).data
+                next_due = date.fromisoformat(data.get("next_due") or r.next_due.isoformat())
+                done = tuple(data.get("orders_opened") or ())
+                active = active and status not in ("completed", "terminated")
+            views.append(ScheduleView(r.id, r.kind, r.serial_no, r.product_model, r.customer_name, r.customer_phone,
+                                      r.address, r.zone, r.interval_months, next_due, active,
+                                      (opened.get(key) or [r.last_work_order_no])[-1],
+                                      plan_no=key, instance_id=instance_id, due_dates_opened=done))
+        return views
+
+
+def _plan_no(kind: str, schedule_id: int) -> str:
+    return f"{'PM' if kind == 'maintenance' else 'MT'}-{schedule_id:06d}"
 
 
 def _opened_fields(response: dict[str, Any]) -> dict[str, Any]:
     return {"instance_id": response["instance_id"], "work_order_no": response["work_order_no"],
             "status": response["status"], "open_tasks": tuple(response.get("open_tasks") or ()),
             "duplicates": tuple(response.get("duplicates") or ())}
-
-
-def _schedule_view(r: ServiceSchedule) -> ScheduleView:
-    return ScheduleView(r.id, r.kind, r.serial_no, r.product_model, r.customer_name, r.customer_phone, r.address,
-                        r.zone, r.interval_months, r.next_due, r.active, r.last_work_order_no)
 
 
 def _text(value: Any) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 
 import click
 
@@ -79,36 +78,47 @@ def schedule_group() -> None:
 @click.option("--zone", type=click.Choice(["in_city", "out_of_city"]), default="in_city")
 @click.option("--every", "interval_months", type=int, required=True, help="Interval in months.")
 @click.option("--next-due", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First due date (YYYY-MM-DD).")
+@click.option("--until", "end_date", type=click.DateTime(["%Y-%m-%d"]), help="Last possible due date (YYYY-MM-DD).")
+@click.option("--purchased", "purchase_date", type=click.DateTime(["%Y-%m-%d"]), help="Purchase date (YYYY-MM-DD).")
 def schedule_add(kind, serial_no, product_model, customer_name, customer_phone, address, zone, interval_months,
-                 next_due) -> None:
-    """Put a unit under periodic maintenance or testing."""
+                 next_due, end_date, purchase_date) -> None:
+    """Put a unit under periodic maintenance or testing (starts its service_plan process)."""
     from engine import EngineError
 
     try:
         s = _engine().add_schedule(kind=kind, serial_no=serial_no, product_model=product_model,
                                    customer_name=customer_name, customer_phone=customer_phone, address=address,
-                                   zone=zone, interval_months=interval_months, next_due=next_due.date())
+                                   zone=zone, interval_months=interval_months, next_due=next_due.date(),
+                                   end_date=end_date.date() if end_date else None,
+                                   purchase_date=purchase_date.date() if purchase_date else None)
     except EngineError as exc:
         _fail(exc)
-    click.echo(f"计划 #{s.id}：{s.serial_no} 每 {s.interval_months} 个月{'保养' if kind == 'maintenance' else '检测'}，"
-               f"下次 {s.next_due}")
+    click.echo(f"计划 {s.plan_no}：{s.serial_no} 每 {s.interval_months} 个月{'保养' if kind == 'maintenance' else '检测'}，"
+               f"下次 {s.next_due}{f'，截止 {end_date.date()}' if end_date else ''}（到期由 paigong worker 开单）")
 
 
 @schedule_group.command("list")
-def schedule_list() -> None:
-    for s in _engine().schedules():
-        click.echo(f"#{s.id}  {s.kind}  {s.serial_no}  {s.customer_name}  每 {s.interval_months} 月  下次 {s.next_due}"
-                   f"  上次工单 {s.last_work_order_no or '-'}")
+@click.option("--all", "include_ended", is_flag=True, help="Also ended and cancelled plans.")
+def schedule_list(include_ended: bool) -> None:
+    """Plans with their next due date and the last order each opened."""
+    views = _engine().schedules(include_ended=include_ended)
+    for s in views:
+        state = "" if s.active else "  已结束"
+        click.echo(f"#{s.id}  {s.plan_no}  {s.kind}  {s.serial_no}  {s.customer_name}  每 {s.interval_months} 月"
+                   f"  下次 {s.next_due}  已开 {len(s.due_dates_opened)} 单  上次工单 {s.last_work_order_no or '-'}{state}")
+    if not views:
+        click.echo("没有保养/检测计划。")
 
 
-@schedule_group.command("run")
-@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Run as of this date (default: today in Beijing).")
-def schedule_run(today) -> None:
-    """Open the orders of every schedule that is due (safe to run again: each due date opens one order)."""
-    from web import labels
+@schedule_group.command("cancel")
+@click.argument("schedule_id", type=int)
+@click.option("--reason", required=True, help="Why the plan stops (kept in the audit log).")
+def schedule_cancel(schedule_id: int, reason: str) -> None:
+    """Stop a plan; orders it already opened stay open."""
+    from engine import EngineError
 
-    day: date | None = today.date() if today else None
-    opened = _engine().run_schedules(labels.ORDER_PROCESSES, today=day)
-    for o in opened:
-        click.echo(f"  {o.work_order_no}  {'（已存在）' if o.replayed else ''}{o.status}")
-    click.echo(f"完成：到期 {len(opened)} 项。")
+    try:
+        s = _engine().cancel_schedule(schedule_id, reason=reason)
+    except EngineError as exc:
+        _fail(exc)
+    click.echo(f"计划 {s.plan_no} 已取消。")

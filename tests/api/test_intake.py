@@ -4,6 +4,7 @@ and duplicate detection across them."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from engine.models import Event, Instance
 from tests.api.conftest import NEW_ORDER, SALES_SECRET, open_order
@@ -127,33 +128,82 @@ def test_an_incomplete_sale_is_refused_with_its_fields(client, engine):
     assert instances(engine) == []
 
 
-def add_schedule(cli, kind="maintenance", due="2026-03-01"):
+def add_schedule(cli, kind="maintenance", due="2026-03-01", *extra):
     result = cli("schedule", "add", "--kind", kind, "--serial", "AC2024000555", "--model", MODEL,
                  "--customer", "杭州银泰百货", "--phone", "0571-87000000", "--address", "杭州市延安路 530 号",
-                 "--every", "6", "--next-due", due)
+                 "--every", "6", "--next-due", due, *extra)
     assert result.exit_code == 0, result.output
+    return result
 
 
-def test_a_due_maintenance_schedule_opens_a_maintenance_order_once(cli, engine):
-    add_schedule(cli)
-    first = cli("schedule", "run", "--today", "2026-03-02")
-    assert first.exit_code == 0, first.output
-    [inst] = instances(engine)
-    data = data_of(engine, inst.id)
-    assert inst.process_id == "work_order"
+def worker_round(engine) -> int:
+    """What ``paigong worker`` does once: fire due timers, then deliver the outbox."""
+    fired = engine.fire_due_jobs()
+    engine.deliver_outbox(lambda topic, payload, outbox_id: None)
+    return fired
+
+
+def orders(engine) -> list[Instance]:
+    return [i for i in instances(engine) if i.process_id == "work_order"]
+
+
+def test_a_schedule_runs_as_a_service_plan_that_opens_each_due_order_once(cli, engine, clock):
+    assert "计划 PM-" in add_schedule(cli).output  # due 1 March; the clock stands at 2 March
+    [plan] = [i for i in instances(engine) if i.process_id == "service_plan"]
+    assert orders(engine) == []
+    worker_round(engine)
+    [order] = orders(engine)
+    data = data_of(engine, order.id)
     assert (data["order_type"], data["channel"]) == ("maintenance", "maintenance_due")
-    assert engine.schedules()[0].next_due.isoformat() == "2026-09-01"
-    cli("schedule", "run", "--today", "2026-03-02")
-    assert len(instances(engine)) == 1
+    assert data["serial_no"] == "AC2024000555" and "2026-03-01" in data["symptom"]
+    [view] = engine.schedules()
+    assert view.next_due.isoformat() == "2026-09-01" and view.last_work_order_no == order.business_key
+    assert view.due_dates_opened == ("2026-03-01",) and view.instance_id == plan.id
+    worker_round(engine)
+    worker_round(engine)
+    assert len(orders(engine)) == 1
+    listed = cli("schedule", "list")
+    assert "下次 2026-09-01" in listed.output and order.business_key in listed.output
 
 
-def test_a_testing_schedule_opens_a_testing_order_and_nothing_before_its_date(cli, engine):
-    add_schedule(cli, kind="testing", due="2026-04-01")
-    cli("schedule", "run", "--today", "2026-03-02")
-    assert instances(engine) == []
-    cli("schedule", "run", "--today", "2026-04-01")
-    [inst] = instances(engine)
-    assert data_of(engine, inst.id)["order_type"] == "testing"
+def test_a_testing_schedule_opens_nothing_before_its_date_and_stops_at_its_end(cli, engine, clock):
+    add_schedule(cli, "testing", "2026-04-01", "--until", "2026-10-15")
+    worker_round(engine)
+    assert orders(engine) == []
+    clock.set(datetime(2026, 4, 1, 0, 0, 1, tzinfo=UTC))  # 8:00 Beijing time
+    worker_round(engine)
+    [order] = orders(engine)
+    assert data_of(engine, order.id)["order_type"] == "testing"
+    clock.set(datetime(2026, 10, 1, 0, 0, 1, tzinfo=UTC))
+    worker_round(engine)
+    assert len(orders(engine)) == 2
+    assert engine.schedules() == []  # next due date 2027-04-01 lies past the end date: the plan ended
+    assert [v.active for v in engine.schedules(include_ended=True)] == [False]
+    clock.set(datetime(2027, 4, 2, tzinfo=UTC))
+    worker_round(engine)
+    assert len(orders(engine)) == 2
+
+
+def test_a_cancelled_schedule_opens_nothing_more(cli, engine, clock):
+    add_schedule(cli, "maintenance", "2026-04-01")
+    [view] = engine.schedules()
+    result = cli("schedule", "cancel", str(view.id), "--reason", "设备已报废")
+    assert result.exit_code == 0, result.output
+    clock.set(datetime(2026, 4, 2, tzinfo=UTC))
+    worker_round(engine)
+    assert orders(engine) == [] and engine.schedules() == []
+    assert cli("schedule", "cancel", str(view.id), "--reason", "再取消").exit_code != 0
+
+
+def test_a_bad_schedule_is_refused_with_its_field_and_nothing_is_kept(cli, engine):
+    result = cli("schedule", "add", "--kind", "testing", "--serial", "AC1", "--model", MODEL, "--customer", "甲",
+                 "--phone", "0571-1", "--address", "  ", "--every", "6", "--next-due", "2026-04-01")
+    assert result.exit_code != 0 and "address" in result.output
+    result = cli("schedule", "add", "--kind", "testing", "--serial", "AC1", "--model", MODEL, "--customer", "甲",
+                 "--phone", "0571-1", "--address", "杭州", "--every", "6", "--next-due", "2026-04-01",
+                 "--until", "2026-03-01")
+    assert result.exit_code != 0 and "end_date" in result.output
+    assert engine.schedules(include_ended=True) == [] and instances(engine) == []
 
 
 def test_duplicates_are_found_across_channels(client, engine, token):
