@@ -48,6 +48,17 @@ def _analysts_only():
         abort(403)
 
 
+@bp.after_request
+def _editor_styles(response):
+    """The editor page lets the decision-table library set inline styles (it positions cells and
+    menus through style attributes); scripts stay limited to our own files."""
+    if request.endpoint == "modeler.editor":
+        from web.security import CSP
+
+        response.headers["Content-Security-Policy"] = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    return response
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 

@@ -84,14 +84,50 @@
     });
   }
 
-  // write the open editor's content back into state.files (only when it was changed)
-  function flush() {
+  var DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI";
+
+  // bpmn-js leaves out diagram shapes it cannot display (a shape of a process no pool shows, an
+  // edge naming no element); put every such shape back unless its element was deleted here
+  function keepDiagram(before, after) {
+    var parser = new DOMParser();
+    var a = parser.parseFromString(before, "application/xml"), b = parser.parseFromString(after, "application/xml");
+    if (a.getElementsByTagName("parsererror").length || b.getElementsByTagName("parsererror").length) { return after; }
+    var ids = {}, shown = {};
+    Array.prototype.forEach.call(b.getElementsByTagName("*"), function (n) {
+      if (n.getAttribute("id")) { ids[n.getAttribute("id")] = true; }
+      if (n.namespaceURI === DI_NS && n.getAttribute("bpmnElement")) { shown[n.getAttribute("bpmnElement")] = true; }
+    });
+    var planes = b.getElementsByTagNameNS(DI_NS, "BPMNPlane"), restored = 0;
+    if (!planes.length) { return after; }
+    ["BPMNShape", "BPMNEdge"].forEach(function (tag) {
+      Array.prototype.forEach.call(a.getElementsByTagNameNS(DI_NS, tag), function (node) {
+        var id = node.getAttribute("id"), ref = node.getAttribute("bpmnElement");
+        if ((id && ids[id]) || (ref && (!ids[ref] || shown[ref]))) { return; }
+        var home = node.parentNode && node.parentNode.getAttribute ? node.parentNode.getAttribute("bpmnElement") : null;
+        var plane = Array.prototype.filter.call(planes, function (p) { return p.getAttribute("bpmnElement") === home; })[0] || planes[0];
+        plane.appendChild(b.importNode(node, true));
+        if (id) { ids[id] = true; }
+        restored += 1;
+      });
+    });
+    if (!restored) { return after; }
+    var text = new XMLSerializer().serializeToString(b);
+    return /^<\?xml/.test(text) ? text : '<?xml version="1.0" encoding="UTF-8"?>\n' + text;
+  }
+
+  function saveBpmnXML() {
+    var before = state.opened;
+    return modeler.saveXML({ format: true }).then(function (r) { return before ? keepDiagram(before, r.xml) : r.xml; });
+  }
+
+  // write the open editor's content back into state.files (only when it was changed, or ``force``)
+  function flush(force) {
     var name = state.current;
     if (!name) { return Promise.resolve(); }
-    if (state.kind === "bpmn" && modeler.get("commandStack").canUndo()) {
-      return modeler.saveXML({ format: true }).then(function (r) { state.files[name] = r.xml; state.modified[name] = true; });
+    if (state.kind === "bpmn" && (force || modeler.get("commandStack").canUndo())) {
+      return saveBpmnXML().then(function (xml) { state.files[name] = xml; state.modified[name] = true; });
     }
-    if (state.kind === "dmn" && dmn && state.dmnChanged) {
+    if (state.kind === "dmn" && dmn && (force || state.dmnChanged)) {
       return dmn.saveXML({ format: true }).then(function (r) { state.files[name] = r.xml; state.modified[name] = true; });
     }
     return Promise.resolve();
@@ -122,6 +158,7 @@
 
   function openBpmn(name) {
     state.marked = [];
+    state.opened = state.files[name];
     return modeler.importXML(state.files[name]).then(function (result) {
       modeler.get("canvas").zoom("fit-viewport");
       markProblems();
@@ -800,7 +837,7 @@
   $("form-json").addEventListener("input", function () { formChanged(true); });
 
   window.paigongEditor = {
-    state: state, openFile: openFile, save: save, validate: validate, deploy: deploy, flush: flush,
+    state: state, openFile: openFile, save: save, saveBpmnXML: saveBpmnXML, validate: validate, deploy: deploy, flush: flush,
     focusProblem: focusProblem, renderProps: renderProps,
     dmn: function () { return dmn; }
   };
