@@ -213,9 +213,9 @@ def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = Fal
 
 def scale_out(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False) -> dict:
     """Figure 7, web half: the same load on 1 and on 2 gunicorn processes against one PostgreSQL."""
-    seconds = 2 if tiny else (8 if quick else 20)
+    seconds = 2 if tiny else (5 if quick else 20)
     clients = 4 if tiny else 16
-    orders = 60 if tiny else (600 if quick else 2000)
+    orders = 60 if tiny else (400 if quick else 2000)
     echo(f"横向扩展 (web): 同一负载分别用 1 和 2 个 gunicorn 进程, 各 {seconds}s")
     runs = {}
     with tempfile.TemporaryDirectory() as folder, pg_database("scale") as url:

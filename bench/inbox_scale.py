@@ -174,7 +174,7 @@ def run_on(url: str, sizes: tuple[int, int], completed_tasks: int, requests: int
 
 
 def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False) -> dict:
-    sizes, completed = ((200, 2000), 10_000) if tiny else (((2000, 20_000), 100_000) if quick
+    sizes, completed = ((200, 2000), 10_000) if tiny else (((1000, 10_000), 50_000) if quick
                                                           else ((10_000, 100_000), 1_000_000))
     requests = 20 if tiny else 200
     echo(f"收件箱规模: 调度组队列, 筛选 order_type=repair, 按客户姓名排序; {sizes[0]} 与 {sizes[1]} 张未完成工单, "

@@ -22,8 +22,8 @@ from bench.timers import TimerBench
 
 
 def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False) -> dict:
-    small, large = (200, 1000) if tiny else ((1000, 10_000) if quick else (1000, 100_000))
-    seconds = 2 if tiny else (6 if quick else 15)
+    small, large = (200, 1000) if tiny else ((1000, 5000) if quick else (1000, 100_000))
+    seconds = 2 if tiny else (4 if quick else 15)
     timers = 20 if tiny else 200
     echo(f"内存: 同一个 web 进程和 worker 进程, {small} 与 {large} 个实例时的 RSS"
          + (" (快速模式: 缩小规模)" if quick or tiny else ""))

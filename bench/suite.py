@@ -75,7 +75,7 @@ def fig_history(quick: bool, tiny: bool, echo) -> dict:
     r = figure(quick, echo, tiny=tiny)
     ratio = r["ratio_100_vs_0_cold"]
     longest = r.get("longest", {})
-    correct = bool(longest.get("correct")) and longest.get("loops") == 1000
+    correct = bool(longest.get("correct")) and longest.get("loops", 0) >= 1000
     return {
         "value": ratio, "unit": "× (100 loops / 0 loops, cold step)", "goal": 1.5,
         "goal_text": "100 次循环的每步耗时 ≤ 1.5 × 0 次; 1,000 次循环正确完成",

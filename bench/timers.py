@@ -165,8 +165,8 @@ class TimerBench:
 def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False,
            interval: float = 1.0) -> dict:
     """Figure 5: 10,000 timers due at once with two workers; lateness at a steady rate."""
-    n = 100 if tiny else (2000 if quick else 10_000)
-    rate, seconds = (10.0, 3) if tiny else ((20.0, 10) if quick else (20.0, 30))
+    n = 100 if tiny else (1000 if quick else 10_000)
+    rate, seconds = (10.0, 3) if tiny else ((20.0, 6) if quick else (20.0, 30))
     echo(f"定时器: {n} 个同时到期 (2 个 worker, PostgreSQL); 稳定负载 {rate}/s × {seconds}s")
     with tempfile.TemporaryDirectory() as folder, pg_database("timers") as url:
         bench = TimerBench(url, folder, echo)
@@ -181,7 +181,7 @@ def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = Fal
 def scale_out(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False,
               interval: float = 1.0) -> dict:
     """Figure 7, worker half: the same burst drained by 1 and by 2 workers."""
-    n = 100 if tiny else (1000 if quick else 4000)
+    n = 100 if tiny else (500 if quick else 4000)
     echo(f"横向扩展 (worker): {n} 个定时器分别由 1 和 2 个 worker 触发")
     with tempfile.TemporaryDirectory() as folder, pg_database("wscale") as url:
         bench = TimerBench(url, folder, echo)
