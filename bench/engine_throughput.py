@@ -182,7 +182,7 @@ def main(quick: bool = False, echo: Callable[[str], None] = print, *, tiny: bool
     The machine is shared: alternating chunks measure all sides under the same conditions, and
     the median of the per-chunk ratios is robust to a slow stretch hitting one side.
     """
-    rounds = 3 if tiny else (7 if quick else 21)
+    rounds = 3 if tiny else (5 if quick else 21)
     n_raw, n_durable, n_naive = (20, 6, 4) if tiny else ((100, 30, 20) if quick else (200, 60, 40))
     echo(f"引擎吞吐: 9 个用户任务的派工流程, {rounds} 轮交替测量 "
          f"(每轮 raw {n_raw} / 持久 {n_durable} / naive {n_naive} 个实例)")

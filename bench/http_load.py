@@ -200,7 +200,7 @@ def measured_run(prepared: Prepared, *, web_processes: int, seconds: float, clie
 
 def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False) -> dict:
     """Figure 4: gunicorn with two workers on PostgreSQL."""
-    seconds = 2 if tiny else (10 if quick else 60)
+    seconds = 2 if tiny else (8 if quick else 60)
     clients = 4 if tiny else 16
     orders = 60 if tiny else (600 if quick else 3000)
     echo(f"HTTP 负载: gunicorn 2 个进程, PostgreSQL, {clients} 个并发客户端, {seconds}s, 预建 {orders} 张工单")

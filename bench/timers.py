@@ -181,7 +181,7 @@ def figure(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = Fal
 def scale_out(quick: bool, echo: Callable[[str], None] = print, *, tiny: bool = False,
               interval: float = 1.0) -> dict:
     """Figure 7, worker half: the same burst drained by 1 and by 2 workers."""
-    n = 100 if tiny else (500 if quick else 4000)
+    n = 100 if tiny else (300 if quick else 4000)
     echo(f"横向扩展 (worker): {n} 个定时器分别由 1 和 2 个 worker 触发")
     with tempfile.TemporaryDirectory() as folder, pg_database("wscale") as url:
         bench = TimerBench(url, folder, echo)
