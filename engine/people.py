@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import identity
+from engine import identity, login_guard
 from engine.errors import InvalidInput
 from engine.models import Group, Membership, User
 from engine.results import Actor, UserView
 
 
 class People:
-    """Mixed into :class:`engine.facade.Engine`; needs ``self.db``."""
+    """Mixed into :class:`engine.facade.Engine`; needs ``self.db`` and ``self.clock``."""
 
     def authenticate(self, username: str, password: str) -> Actor | None:
         """The actor for a correct username and password, else None."""
@@ -19,6 +19,23 @@ class People:
             return None
         with self.db.read() as s:
             return identity.check_password(s, username, password)
+
+    def attempt_login(self, username: str, password: str, address: str | None,
+                      limits: login_guard.LoginLimits = login_guard.LoginLimits()) -> login_guard.LoginOutcome:
+        """A log-in under the shared rate limit (see :mod:`engine.login_guard`): a locked name or
+        address is refused without checking the password; a failure is counted, a success
+        forgets the name's failures."""
+        with self.db.read() as s:
+            wait = login_guard.retry_after(s, limits, username, address, self.clock.now())
+        if wait:
+            return login_guard.LoginOutcome(None, wait)
+        actor = self.authenticate(username, password)
+        with self.db.write() as s:
+            if actor is None:
+                login_guard.record_failure(s, limits, username, address, self.clock.now())
+            else:
+                login_guard.forget_failures(s, username)
+        return login_guard.LoginOutcome(actor)
 
     def actor(self, username: str) -> Actor | None:
         """The active user ``username`` with groups and roles, or None."""

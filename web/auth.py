@@ -1,14 +1,13 @@
 """Log-in and log-out (Flask-Login over the engine's users), with a log-in rate limit.
 
 The session keeps only the username; the actor (groups, roles) is read again on every
-request, so a disabled user or a changed group takes effect at once.
+request, so a disabled user or a changed group takes effect at once. Failed log-ins are
+counted in the database (per name and per client address, in a sliding window), so every
+web process enforces the same limit.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -19,6 +18,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from engine import Actor
+from engine.login_guard import LoginLimits
 
 bp = Blueprint("auth", __name__)
 
@@ -44,43 +44,6 @@ class StaffUser(UserMixin):
         return self.actor.is_admin or bool(self.actor.groups & set(groups))
 
 
-class LoginThrottle:
-    """At most ``limit`` failed log-ins per username and address within ``window`` seconds (in memory)."""
-
-    def __init__(self, limit: int = 5, window: float = 300.0, clock=time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[tuple[str, str], deque] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key) -> deque:
-        now = self.clock()
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def retry_after(self, key) -> int:
-        """Seconds until ``key`` may try again (0: now)."""
-        with self._lock:
-            failures = self._recent(key)
-            if len(failures) < self.limit:
-                return 0
-            return max(1, int(failures[0] + self.window - self.clock()) + 1)
-
-    def failed(self, key) -> None:
-        with self._lock:
-            failures = self._recent(key)
-            failures.append(self.clock())
-            self._failures[key] = failures
-            if len(self._failures) > 10000:  # forget idle keys
-                for k in [k for k, v in self._failures.items() if not self._recent(k)]:
-                    del self._failures[k]
-
-    def succeeded(self, key) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
 class LoginForm(FlaskForm):
     username = StringField(lazy_gettext("用户名"), validators=[DataRequired(lazy_gettext("请输入用户名")),
                                                                 Length(max=64)])
@@ -101,8 +64,17 @@ def init_app(app) -> None:
         actor = current_app.extensions["paigong"].actor(username)
         return StaffUser(actor) if actor is not None else None
 
-    app.extensions["paigong_login_throttle"] = LoginThrottle(
-        int(app.config.get("LOGIN_MAX_FAILURES", 5)), float(app.config.get("LOGIN_WINDOW_SECONDS", 300)))
+    app.extensions["paigong_login_limits"] = LoginLimits(
+        per_name=int(app.config.get("LOGIN_MAX_FAILURES", 5)),
+        per_address=int(app.config.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)),
+        window=float(app.config.get("LOGIN_WINDOW_SECONDS", 300)))
+
+
+def wait_text(seconds: int) -> str:
+    """The lock-out message with the time left (seconds below a minute, else whole minutes)."""
+    if seconds < 60:
+        return gettext("登录失败次数过多，请 %(n)s 秒后再试", n=seconds)
+    return gettext("登录失败次数过多，请 %(n)s 分钟后再试", n=(seconds + 59) // 60)
 
 
 def current_actor() -> Actor:
@@ -121,7 +93,8 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in with username and password; five failures per name and address in 5 minutes lock it for a while."""
+    """Log in with username and password; five failures of a name (or twenty from one address)
+    within 5 minutes lock it until the oldest of them is 5 minutes old."""
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
     form = LoginForm()
@@ -129,23 +102,19 @@ def login():
         form.next.data = request.args.get("next", "")
     status = 200
     if form.validate_on_submit():
-        throttle: LoginThrottle = current_app.extensions["paigong_login_throttle"]
-        key = (form.username.data.strip().lower(), request.remote_addr or "")
-        wait = throttle.retry_after(key)
-        if wait:
-            minutes = (wait + 59) // 60
-            form.form_errors.append(gettext("登录失败次数过多，请 %(n)s 分钟后再试", n=minutes))
-            response = current_app.make_response((render_template("login.html", form=form), 429))
-            response.headers["Retry-After"] = str(wait)
-            return response
         engine = current_app.extensions["paigong"]
-        actor = engine.authenticate(form.username.data.strip(), form.password.data)
+        outcome = engine.attempt_login(form.username.data.strip(), form.password.data, request.remote_addr,
+                                       current_app.extensions["paigong_login_limits"])
+        if outcome.retry_after:
+            form.form_errors.append(wait_text(outcome.retry_after))
+            response = current_app.make_response((render_template("login.html", form=form), 429))
+            response.headers["Retry-After"] = str(outcome.retry_after)
+            return response
+        actor = outcome.actor
         if actor is None:
-            throttle.failed(key)
             form.form_errors.append(gettext("用户名或密码不正确"))
             status = 401
         else:
-            throttle.succeeded(key)
             display = next((u.display_name for u in engine.users() if u.username == actor.username), actor.username)
             lang = session.get("lang")
             session.clear()  # a fresh session: no fixation of an earlier one

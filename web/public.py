@@ -20,10 +20,10 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from engine import InvalidInput, NotAllowed, NotFound
 from web import labels
-from web.auth import LoginThrottle
 from web.customer_links import LinkRefused, load_token, make_token
 from web.formatting import zone
 from web.schema_form import parse_local_datetime
+from web.security import MemoryThrottle
 
 bp = Blueprint("public", __name__)
 
@@ -56,11 +56,11 @@ def qr_token(product_model: str, serial_no: str) -> str:
     return _qr_serializer().dumps({"m": product_model, "s": serial_no})
 
 
-def _throttle() -> LoginThrottle:
+def _throttle() -> MemoryThrottle:
     found = current_app.extensions.get("paigong_report_throttle")
     if found is None:
-        found = LoginThrottle(int(current_app.config.get("REPORT_LIMIT", 5)),
-                              float(current_app.config.get("REPORT_WINDOW_SECONDS", 3600)))
+        found = MemoryThrottle(int(current_app.config.get("REPORT_LIMIT", 5)),
+                               float(current_app.config.get("REPORT_WINDOW_SECONDS", 3600)))
         current_app.extensions["paigong_report_throttle"] = found
     return found
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -94,3 +98,41 @@ def _http_error(exc: HTTPException):
     if code not in titles:
         return exc
     return error_page(code, titles[code], messages.get(code) or titles[code])
+
+
+class MemoryThrottle:
+    """At most ``limit`` events per key within ``window`` seconds, counted in this process
+    (the QR fault reports' limit; log-ins are limited in the database, see :mod:`engine.login_guard`)."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0, clock=time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[tuple[str, str], deque] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key) -> deque:
+        now = self.clock()
+        failures = self._failures.get(key, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, key) -> int:
+        """Seconds until ``key`` may try again (0: now)."""
+        with self._lock:
+            failures = self._recent(key)
+            if len(failures) < self.limit:
+                return 0
+            return max(1, int(failures[0] + self.window - self.clock()) + 1)
+
+    def failed(self, key) -> None:
+        with self._lock:
+            failures = self._recent(key)
+            failures.append(self.clock())
+            self._failures[key] = failures
+            if len(self._failures) > 10000:  # forget idle keys
+                for k in [k for k, v in self._failures.items() if not self._recent(k)]:
+                    del self._failures[k]
+
+    def succeeded(self, key) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
