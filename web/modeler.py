@@ -288,7 +288,11 @@ def save_draft():
     name = str(body.get("name") or "").strip()[:200] or gettext("未命名草稿")
     base = body.get("base_definition_id")
     base = base if isinstance(base, int) and not isinstance(base, bool) else None
-    draft = _engine().save_model_draft(name, files, current_actor(), base_definition_id=base)
+    draft_id = body.get("draft_id")
+    draft_id = draft_id if isinstance(draft_id, int) and not isinstance(draft_id, bool) else None
+    if draft_id is not None:
+        _engine().model_draft(draft_id)  # 404 for a draft deleted meanwhile
+    draft = _engine().save_model_draft(name, files, current_actor(), base_definition_id=base, draft_id=draft_id)
     return jsonify(draft={"id": draft.id, "name": draft.name, "author": draft.author,
                           "updated_at": plain(draft.updated_at), "base_definition_id": draft.base_definition_id},
                    problems=problem_rows(draft.problems),

@@ -72,7 +72,7 @@
       if (!names.length) { return; }
       list.appendChild(el("div", { className: "file-group", text: g[1] }));
       names.forEach(function (name) {
-        var count = state.problems.filter(function (p) { return p.file === name; }).length;
+        var count = state.problems.filter(function (p) { return p.file === name && p.severity !== "warning"; }).length;
         var button = el("button", {
           type: "button", role: "tab", className: "file" + (name === state.current ? " active" : ""),
           "aria-selected": name === state.current ? "true" : "false", "data-file": name
@@ -721,12 +721,17 @@
     if (state.kind !== "bpmn") { return; }
     var canvas = modeler.get("canvas"), registry = modeler.get("elementRegistry");
     state.marked.forEach(function (id) {
-      if (registry.get(id)) { canvas.removeMarker(id, "pg-problem"); canvas.removeMarker(id, "pg-problem-focus"); }
+      if (registry.get(id)) {
+        ["pg-problem", "pg-warning", "pg-problem-focus"].forEach(function (cls) { canvas.removeMarker(id, cls); });
+      }
     });
     state.marked = [];
     state.problems.forEach(function (p) {
       if (p.file === state.current && p.element_id && registry.get(p.element_id)) {
-        canvas.addMarker(p.element_id, "pg-problem");
+        var cls = p.severity === "warning" ? "pg-warning" : "pg-problem";
+        if (cls === "pg-warning" && canvas.hasMarker(p.element_id, "pg-problem")) { return; }
+        if (cls === "pg-problem") { canvas.removeMarker(p.element_id, "pg-warning"); }
+        canvas.addMarker(p.element_id, cls);
         state.marked.push(p.element_id);
       }
     });
@@ -736,7 +741,9 @@
     state.problems = problems || [];
     var list = $("problem-list");
     list.textContent = "";
-    $("problem-count").textContent = String(state.problems.length);
+    var errors = state.problems.filter(function (p) { return p.severity !== "warning"; }).length;
+    $("problem-count").textContent = String(errors);
+    $("warning-count").textContent = String(state.problems.length - errors);
     state.problems.forEach(function (p, index) {
       var button = el("button", { type: "button", className: "problem problem-" + (p.severity || "error"),
                                   "data-file": p.file, "data-element": p.element_id || "" }, [
@@ -769,13 +776,18 @@
   // -- save, validate, deploy ---------------------------------------------------------------
 
   function payload() {
-    return { name: $("draft-name").value.trim(), files: state.files, base_definition_id: state.baseDefinitionId };
+    return { name: $("draft-name").value.trim(), files: state.files, base_definition_id: state.baseDefinitionId,
+             draft_id: state.draftId };
   }
 
   function refused(r) {
     var d = r.data || {};
     var fields = d.fields ? Object.keys(d.fields).map(function (k) { return k + "：" + d.fields[k]; }).join("；") : "";
     status((d.message || d.error || ("错误 " + r.status)) + (fields ? "（" + fields + "）" : ""), "error");
+  }
+
+  function errorCount(problems) {
+    return (problems || []).filter(function (p) { return p.severity !== "warning"; }).length;
   }
 
   function save() {
@@ -786,8 +798,8 @@
       if (!$("draft-name").value.trim()) { $("draft-name").value = r.data.draft.name; }
       if (window.history && r.data.url) { window.history.replaceState(null, "", r.data.url); }
       showProblems(r.data.problems);
-      status(r.data.problems.length ? "草稿已保存，发现 " + r.data.problems.length + " 个问题" : "草稿已保存，校验通过",
-             r.data.problems.length ? "warn" : "ok");
+      var errors = errorCount(r.data.problems);
+      status(errors ? "草稿已保存，发现 " + errors + " 个错误" : "草稿已保存，没有错误", errors ? "warn" : "ok");
       root.setAttribute("data-saved", String((+root.getAttribute("data-saved") || 0) + 1));
       return r;
     });
@@ -798,7 +810,8 @@
     return flush().then(function () { return post(cfg.urls.validate, { files: state.files }); }).then(function (r) {
       if (!r.ok) { refused(r); return r; }
       showProblems(r.data.problems);
-      status(r.data.problems.length ? "发现 " + r.data.problems.length + " 个问题" : "校验通过", r.data.problems.length ? "warn" : "ok");
+      var errors = errorCount(r.data.problems);
+      status(errors ? "发现 " + errors + " 个错误" : "校验通过，没有错误", errors ? "warn" : "ok");
       return r;
     });
   }
