@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext
 from flask_login import login_required
 
-from engine import InvalidInput, NotFound, TaskFilter
+from engine import InvalidInput, NotAllowed, NotFound, TaskFilter
 from web import labels, schema_form, uploads
 from web.auth import current_actor
 from web.pages import task_context
@@ -80,6 +80,16 @@ def render_task(page, values=None, errors=None, status: int = 200, reassign_erro
                            reassign_values=reassign_values or {}, **context), status
 
 
+def _check_may_work(page) -> None:
+    """Only the task's holder (or, while nobody holds it, a member of its group) submits its form:
+    checked before anything posted is read or an attachment stored (the engine checks again)."""
+    t, actor = page.task, current_actor()
+    if t.assignee and t.assignee != actor.username:
+        raise NotAllowed(f"该任务由 {t.assignee} 处理")  # the engine's words, translated by web.i18n
+    if not t.assignee and t.group_id not in actor.groups:
+        raise NotAllowed("只有该任务所属组的成员可以处理")
+
+
 def _form_data(page):
     """The posted form coerced to the schema's types, attachments stored; (data, errors)."""
     data, errors = schema_form.coerce(page.schema, request.form, page.members)
@@ -107,6 +117,7 @@ def complete(task_id: str):
     """Submit the task's form; invalid input re-renders it with per-field errors and changes nothing."""
     engine, actor = _engine(), current_actor()
     page = engine.task_page(task_id, actor=actor)
+    _check_may_work(page)
     data, errors = _form_data(page)
     if errors:
         return render_task(page, data, errors, 400)
@@ -130,6 +141,7 @@ def draft(task_id: str):
     """Keep what was typed so far without completing the task."""
     engine, actor = _engine(), current_actor()
     page = engine.task_page(task_id, actor=actor)
+    _check_may_work(page)
     data, _errors = _form_data(page)
     engine.save_draft(task_id, data, actor=actor)
     flash(gettext("草稿已保存"), "success")
@@ -141,6 +153,7 @@ def checkin(task_id: str):
     """One-tap check-in: arrival time now (server clock) and the phone's location when it gave one."""
     engine, actor = _engine(), current_actor()
     page = engine.task_page(task_id, actor=actor)
+    _check_may_work(page)
     keys = schema_form.properties(page.schema)
     if "arrived_at" not in keys:
         raise NotFound(gettext("该任务没有签到"))

@@ -119,3 +119,18 @@ def test_a_draft_keeps_the_attachment_and_a_forged_id_is_refused(app, engine, br
     assert "查看已上传的附件" in page
     response = b.post(f"/tasks/{task.id}/complete", {**COMPLETION, key: "f" * 32})
     assert response.status_code == 400 and "附件无效" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action", ["complete", "draft"])
+def test_a_dispatcher_who_may_see_a_technicians_task_stores_no_file_through_its_form(app, engine, browser, action):
+    """Dispatchers see every task but work only on their own group's: the posted form is
+    refused before its attachment is written."""
+    key = file_key(engine)
+    task = engine.inbox(engine.actor("zhangwei")).items[0]
+    b = browser("diaodu")
+    assert b.get(f"/tasks/{task.id}").status_code == 200
+    response = b.post(f"/tasks/{task.id}/{action}", {**COMPLETION, key: (io.BytesIO(PNG), "slip.png")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 403
+    assert not os.path.exists(app.config["UPLOAD_DIR"]) or os.listdir(app.config["UPLOAD_DIR"]) == []
+    assert engine.inbox(engine.actor("zhangwei")).items[0].id == task.id
