@@ -37,6 +37,7 @@ from engine.clock import Clock
 from engine.db import Database
 from engine.deploy import Validator, read_directory
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound
+from engine.modeling import Modeling
 from engine.models import (
     Definition,
     Event,
@@ -109,7 +110,7 @@ class _Loaded:
     process_id: str
 
 
-class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries, AdminOps):
+class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries, AdminOps, Modeling):
     """Durable SpiffWorkflow execution over SQLAlchemy.
 
     :param db: the database
