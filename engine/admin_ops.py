@@ -165,6 +165,8 @@ def _locate(workflow, element_id: str, loaded, data: dict[str, Any]):
     if done:
         return max(done, key=lambda t: (t.last_state_change, t.depth))
     predicted = [t for t in tasks if t.state & (TaskState.FUTURE | TaskState.PREDICTED_MASK)]
+    if not predicted:
+        predicted = _predict_further(workflow, element_id)
     if predicted:
         return min(predicted, key=lambda t: (t.depth, -t.state))
     container = _container_of(element_id, loaded)
@@ -181,6 +183,29 @@ def _locate(workflow, element_id: str, loaded, data: dict[str, Any]):
     if not inside:
         raise InvalidInput(f"从当前位置无法到达元素 {element_id}", {"element_id": "从当前位置无法到达该元素"})
     return min(inside, key=lambda t: t.depth)
+
+
+def _predict_further(workflow, element_id: str, layers: int = 200) -> list:
+    """The library predicts only a few tasks past the last definite one (its ``lookahead``);
+    extend the predictions layer by layer, never twice through the same element on one path,
+    until ``element_id`` appears (or nothing more can be predicted)."""
+    frontier = [t for t in workflow.tasks.values() if t.state & TaskState.PREDICTED_MASK and not t.children]
+    for _ in range(layers):
+        grown = []
+        for task in frontier:
+            on_path = set()
+            node = task
+            while node is not None and node.state & TaskState.PREDICTED_MASK:
+                on_path.add(node.task_spec.name)
+                node = node.parent
+            task.task_spec._predict_hook(task)
+            grown.extend(c for c in task.children
+                         if c.state & TaskState.PREDICTED_MASK and c.task_spec.name not in on_path)
+        found = [t for t in _tasks_of(workflow, element_id) if t.state & TaskState.PREDICTED_MASK]
+        if found or not grown:
+            return found
+        frontier = grown
+    return []
 
 
 def _back(workflow, target, data: dict[str, Any]):
