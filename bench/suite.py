@@ -213,10 +213,14 @@ def run(*, quick: bool = False, tiny: bool = False, only: list[str] | None = Non
     if unknown:
         raise ValueError(f"未知的基准 {', '.join(unknown)}; 可选: {', '.join(FIGURES)}")
     results: dict[str, Any] = {"mode": _mode(quick, tiny), "machine": machine(), "figures": {}}
+    previous = _previous(out_dir, results["mode"]) if only else None
+    if previous is not None:  # --only: the other figures of the last run of the same mode stay
+        results["figures"] = {k: v for k, v in previous["figures"].items() if k not in names}
     started = time.monotonic()
     for i, name in enumerate(names, 1):
         echo(f"==> [{i}/{len(names)}] {TITLES[name]}  ({time.monotonic() - started:.0f}s)")
         t0 = time.monotonic()
+        load_before = os.getloadavg()[0]
         try:
             fig = RUNNERS[name](quick, tiny, echo)
         except Exception as exc:  # one broken benchmark still leaves the others' figures
@@ -225,15 +229,28 @@ def run(*, quick: bool = False, tiny: bool = False, only: list[str] | None = Non
                    "error": f"{type(exc).__name__}: {exc}", "summary": f"失败: {type(exc).__name__}: {exc}"}
         fig["title"] = TITLES[name]
         fig["seconds"] = round(time.monotonic() - t0, 1)
+        fig["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        # other processes on the machine: the 1-minute load average before and after (cores: machine.cpu_count)
+        fig["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         results["figures"][name] = fig
         verdict = {True: "达标", False: "未达标", None: "仅报告"}[fig.get("met")]
         echo(f"    => {fig.get('summary', '')} [{verdict}]")
-    results["seconds"] = round(time.monotonic() - started, 1)
+    results["figures"] = {k: results["figures"][k] for k in FIGURES if k in results["figures"]}
+    results["seconds"] = round(time.monotonic() - started, 1) + (previous or {}).get("seconds", 0.0)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     write(results, out_dir)
     echo(f"完成 ({results['seconds']:.0f}s): {os.path.join(out_dir, 'results.json')}, "
          f"{os.path.join(out_dir, 'RESULTS.md')}")
     return results
+
+
+def _previous(out_dir: str, mode: str) -> dict | None:
+    try:
+        with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as fh:
+            found = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and found.get("mode") == mode and "figures" in found else None
 
 
 def write(results: dict, out_dir: str) -> None:
@@ -340,7 +357,9 @@ def markdown(results: dict, series: list[dict]) -> str:
         out.append(f"| {fig['title']} | {value} | {fig.get('goal_text', '')} | {verdict} | "
                    f"{fig.get('summary', '').replace('|', '/')} |")
     out += ["", "## 代价随规模的增长", "", "![growth](growth.svg)", "", "```", *text_chart(series), "```", ""]
-    out += ["## 细节", ""]
+    out += ["## 细节", "",
+            "平均负载高于核数时, 本机同时在跑其他进程 (这台机器与其他开发共用): 挂钟时间 (p95/p99, 吞吐) "
+            "随之变差, 同次交替测得的比值和 CPU 时间受影响较小。", ""]
     for name in FIGURES:
         fig = results["figures"].get(name)
         if fig is None:
@@ -355,7 +374,9 @@ def markdown(results: dict, series: list[dict]) -> str:
                 for k, v in fig[key].items():
                     out.append(f"- {k}: {json.dumps(v, ensure_ascii=False, default=str)}")
                 out.append("")
-        out.append(f"用时 {fig['seconds']} s")
+        load = fig.get("load_average")
+        out.append(f"用时 {fig['seconds']} s, 测于 {fig.get('measured_at', '')}"
+                   + (f", 期间机器 1 分钟平均负载 {load[0]} → {load[1]} ({m['cpu_count']} 核)" if load else ""))
         out.append("")
     return "\n".join(out)
 
