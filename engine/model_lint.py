@@ -73,7 +73,7 @@ def _ns(el) -> str:
 def _label(el) -> str:
     name = el.get("name")
     kind = TYPE_NAMES.get(_local(el), _local(el))
-    return f"{kind}「{name}」" if name else f"{kind} {el.get('id')}"
+    return f"{kind}「{name}」({el.get('id')})" if name else f"{kind} {el.get('id')}"
 
 
 def _has_definition(el, tag: str) -> bool:

@@ -611,7 +611,7 @@ _LINE = re.compile(r"第 (\d+) 行")
 
 
 def _code_of(message: str) -> str:
-    if "XSD" in message:
+    if "XSD" in message or "Element '" in message:  # the schema's own messages name the element
         return "xsd"
     if "XML 格式错误" in message or "DOCTYPE" in message or "实体" in message:
         return "xml"
