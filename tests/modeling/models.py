@@ -59,3 +59,36 @@ def mig(*, ask_id: str = "ask", ask_name: str = "登记", extra: bool = False, t
 
 def as_bytes(files: dict[str, str]) -> dict[str, bytes]:
     return {name: text.encode("utf-8") for name, text in files.items()}
+
+
+def urge(*, catch_id: str = "wait_msg", sla: str = "PT4H") -> dict[str, str]:
+    """``urge``: ask (user task, 4-hour boundary timer → escalate) → a message catch for ``urge`` → done."""
+    nodes = ["start", "ask", "sla", "escalate", catch_id, "done", "end", "end2"]
+    refs = "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
+    text = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS} id="urge_defs" targetNamespace="http://paigong.test/urge">
+  <bpmn:process id="urge" name="催办测试" isExecutable="true">
+    <bpmn:laneSet id="urge_lanes"><bpmn:lane id="urge_lane" name="技术员">{refs}</bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start" name="开始"/>
+    <bpmn:userTask id="ask" name="登记">{_form("mig_form.json")}</bpmn:userTask>
+    <bpmn:boundaryEvent id="sla" name="超时" attachedToRef="ask" cancelActivity="true">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>"{sla}"</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:userTask id="escalate" name="超时处理">{_form("mig_form.json")}</bpmn:userTask>
+    <bpmn:intermediateCatchEvent id="{catch_id}" name="等催办">
+      <bpmn:messageEventDefinition messageRef="msg_urge"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:userTask id="done" name="完成">{_form("mig_form.json")}</bpmn:userTask>
+    <bpmn:endEvent id="end" name="结束"/>
+    <bpmn:endEvent id="end2" name="超时结束"/>
+    <bpmn:sequenceFlow id="u1" sourceRef="start" targetRef="ask"/>
+    <bpmn:sequenceFlow id="u2" sourceRef="ask" targetRef="{catch_id}"/>
+    <bpmn:sequenceFlow id="u3" sourceRef="{catch_id}" targetRef="done"/>
+    <bpmn:sequenceFlow id="u4" sourceRef="done" targetRef="end"/>
+    <bpmn:sequenceFlow id="u5" sourceRef="sla" targetRef="escalate"/>
+    <bpmn:sequenceFlow id="u6" sourceRef="escalate" targetRef="end2"/>
+  </bpmn:process>
+  <bpmn:message id="msg_urge" name="urge"/>
+</bpmn:definitions>"""
+    form = '{"title": "测试", "type": "object", "properties": {"note": {"type": "string", "title": "备注"}}}'
+    return {"urge.bpmn": text, "forms/mig_form.json": form}

@@ -313,3 +313,35 @@ def test_complete_racing_a_migration_one_conflict_nothing_half_done(eng, db, tec
         assert open_task(eng, iid).element_id == expected  # the stored state runs on its version
         outcomes.add(moved)
     assert outcomes  # which orders occurred depends on the scheduler; each was checked whole
+
+
+def test_boundary_timers_and_message_subscriptions_follow_the_instance(eng, db, tech, analyst, clock):
+    """The open task's boundary timer job and a message catch's subscription are kept, renamed by
+    the mapping, and still fire and deliver on the new version."""
+    from engine.models import MessageSubscription
+    from tests.modeling.models import urge
+
+    v1 = eng.deploy(as_bytes(urge())).deployed[0].id
+    at_task = eng.start("urge", {}, business_key="WO-U-1").instance_id
+    at_catch = eng.start("urge", {}, business_key="WO-U-2").instance_id
+    eng.complete(open_task(eng, at_catch).id, {}, actor=tech)
+    v2 = eng.deploy(as_bytes(urge(catch_id="wait_urge"))).deployed[0].id
+    jobs_before = row(db, at_task)[2]
+    assert [j.element_id for j in jobs_before] == ["sla"]
+
+    blocked = eng.migration_plan(v1, v2)
+    assert blocked.movable == (at_task,) and "wait_msg" in dict(blocked.blocked)[at_catch]
+    report = eng.migrate_instances(v1, v2, analyst, mapping={"wait_msg": "wait_urge"})
+    assert sorted(report.moved) == [at_task, at_catch]
+    assert row(db, at_task)[2] == jobs_before  # same timer, same due time
+    with db.read() as s:
+        subs = s.execute(select(MessageSubscription.element_id, MessageSubscription.message_name,
+                                MessageSubscription.business_key)
+                         .where(MessageSubscription.instance_id == at_catch)).all()
+    assert [tuple(r) for r in subs] == [("wait_urge", "urge", "WO-U-2")]
+
+    eng.send_message("urge", "WO-U-2", {})
+    assert open_task(eng, at_catch, "done")
+    clock.advance(hours=4, seconds=1)
+    eng.fire_due_jobs()
+    assert open_task(eng, at_task, "escalate")
