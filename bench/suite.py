@@ -206,8 +206,13 @@ RUNNERS: dict[str, Callable[[bool, bool, Callable[[str], None]], dict]] = {
 def run(*, quick: bool = False, tiny: bool = False, only: list[str] | None = None, out_dir: str = HERE,
         echo: Callable[[str], None] = print) -> dict:
     """Run the figures (all, or ``only``); write results.json, RESULTS.md and growth.svg into ``out_dir``."""
+    import signal
+    import threading
+
     from bench.common import machine
 
+    if threading.current_thread() is threading.main_thread():  # a stopped run still stops its servers
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     names = list(only) if only else list(FIGURES)
     unknown = [n for n in names if n not in RUNNERS]
     if unknown:
