@@ -286,6 +286,13 @@ class Validator:
             except ValidationException as exc:
                 element = getattr(exc, "id", None) or _element_at_line(ix.root, getattr(exc, "line_number", None),
                                                                        str(exc))
+                store = _DATA_STORE.search(str(exc))
+                if store and element is None:
+                    element = next((el.get("id") for el in ix.root.iter(f"{{{BPMN}}}dataStore")
+                                    if el.get("name") == store.group(1)), None)
+                    self.problem(ix.name, element, f"数据存储 “{store.group(1)}” 没有实现：本系统不支持 BPMN 数据存储 "
+                                                   "(dataStore)，请改用流程变量或服务任务")
+                    continue
                 self.problem(ix.name, element, _validation_text(exc))
             except Exception as exc:  # the library raises many kinds on malformed models
                 self.problem(ix.name, None, f"无法解析: {type(exc).__name__}: {exc}")
@@ -563,6 +570,9 @@ def _element_at_line(root, line, message: str) -> str | None:
 
 
 _SCHEMA_EXPECTED = re.compile(r"\s*Expected is (one of )?\(.*\)\.?", re.S)
+
+
+_DATA_STORE = re.compile(r"Data Store with name (.+?) has no implementation")
 
 
 def _validation_text(exc: ValidationException) -> str:

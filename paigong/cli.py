@@ -158,3 +158,5 @@ def _safe_url(url: str) -> str:
 from paigong import cli_tokens  # noqa: E402,F401 - registers `paigong token` and `paigong schedule`
 
 from paigong import cli_backup  # noqa: E402,F401  # isort: skip - registers `paigong backup`, `paigong restore`
+
+from paigong import cli_model  # noqa: E402,F401  # isort: skip - registers `paigong test-model`
