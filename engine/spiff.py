@@ -221,6 +221,33 @@ class _StateConverter(BpmnWorkflowConverter):
         return workflow
 
 
+# Serializer versions of older SpiffWorkflow releases (2.0 wrote 1.2, 3.0 wrote 1.3, 3.1
+# wrote 1.4) and what each needs to read as the current one.
+OLD_SERIALIZER_VERSIONS = ("1.0", "1.1", "1.2", "1.3", "1.4")
+
+
+def _flat_tasks(dct: dict):
+    """(workflow dict, its spec name or None for the top one) of a state and its subprocesses."""
+    yield dct, None
+    for sub in dct.get("subprocesses", {}).values():
+        yield sub, sub.get("spec")
+
+
+def _waiting_loops_started(dct: dict, spec, subprocess_specs) -> None:
+    """1.3 -> 1.4: a reached loop or multi-instance task is STARTED (its children report by
+    events), no longer WAITING and polled. The library's own step looks the specs up in the
+    serialized spec, which the engine keeps apart, and breaks on subprocesses; this one asks
+    the deployed spec objects."""
+    from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+
+    for wf, spec_name in _flat_tasks(dct):
+        wf_spec = spec if spec_name is None else subprocess_specs.get(spec_name)
+        task_specs = getattr(wf_spec, "task_specs", {})
+        for task in wf["tasks"].values():
+            if task["state"] == TaskState.WAITING and isinstance(task_specs.get(task["task_spec"]), LoopTask):
+                task["state"] = TaskState.STARTED
+
+
 class StateSerializer:
     """Serializes specs once per definition and workflow state without the spec."""
 
@@ -353,6 +380,43 @@ class StateSerializer:
             fragments[task.id] = (key, text)
         return text
 
+    def _upgrade(self, dct: dict, version: str | None, spec, subprocess_specs) -> None:
+        """Bring a state an older SpiffWorkflow serializer wrote up to the current format, in place.
+
+        States before 1.3 go through the library's own migrations (from_version_1_0 chains to
+        1.3). Those rewrite the serialized spec alongside the tasks; the engine keeps the spec
+        with the definition, so they get a copy of the deployed spec to rewrite and throw away
+        -- the task records are what they change for us (root task removed, boundary event
+        parents split into split and join, typenames, data objects). From 1.3 the steps are
+        ours: 1.3 -> 1.4 marks reached loops STARTED; 1.4 -> 1.5 changed event-based gateway
+        specs only, which the deployed spec already is.
+
+        :raises ValueError: a version this engine does not know
+        """
+        if version not in OLD_SERIALIZER_VERSIONS:
+            raise ValueError(f"unknown SpiffWorkflow serializer version {version!r} (this engine reads "
+                             f"{', '.join(OLD_SERIALIZER_VERSIONS)} and {self.version})")
+        if version in ("1.0", "1.1", "1.2"):
+            from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+
+            if dct.pop("bpmn_messages", None):
+                raise ValueError("a state of serializer 1.2 or older holding undelivered messages cannot be upgraded")
+            dct["spec"] = self.spec_serializer.to_dict(spec)
+            dct["subprocess_specs"] = {k: self.spec_serializer.to_dict(v) for k, v in subprocess_specs.items()}
+            try:
+                MIGRATIONS[version](dct)
+            finally:
+                dct.pop("spec", None)
+                dct.pop("subprocess_specs", None)
+                dct.pop("VERSION", None)
+            for task in (t for wf, _name in _flat_tasks(dct) for t in wf["tasks"].values()):
+                task.pop("workflow_name", None)  # gone since 1.3 (subprocesses are workflows of their own)
+            version = "1.3"
+        if version == "1.3":
+            _waiting_loops_started(dct, spec, subprocess_specs)
+        dct.setdefault("bpmn_events", [])
+        dct.pop("serializer_version", None)
+
     def load_state(self, text: str, spec, subprocess_specs, archived: list[str] | tuple = ()):
         """Rebuild a workflow from :meth:`dump_state` text, or :meth:`dump_live` text plus the
         archived records in the order they were archived.
@@ -369,16 +433,9 @@ class StateSerializer:
         if envelope.get("archived", 0) != len(archived):
             raise ValueError(f"state expects {envelope.get('archived')} archived tasks, found {len(archived)}")
         dct = envelope["workflow"]
-        if envelope.get("serializer_version") != self.version:
-            # Older library state: let the library's own migrations bring it up to date.
-            from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
-
-            migrate = MIGRATIONS.get(envelope.get("serializer_version"))
-            if migrate is not None:
-                dct["spec"] = {"typename": "BpmnProcessSpec", "task_specs": {}}
-                migrate(dct)
-                dct.pop("spec", None)
-                dct.pop("subprocess_specs", None)
+        stored_version = envelope.get("serializer_version")
+        if stored_version != self.version:
+            self._upgrade(dct, stored_version, spec, subprocess_specs)
         workflow = self._converter.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
         if archived:
             workflow.__dict__["_paigong_archived"] = {UUID(fragment[1:37]) for fragment in archived}

@@ -4,6 +4,7 @@ a migration, and states stored in an older format still load and complete."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -12,6 +13,7 @@ from engine import Actor, Database, Engine
 from engine.deploy import read_directory
 from engine.models import Instance, TaskArchive
 from engine.schema import upgrade
+from engine.spiff import StateSerializer
 from tests.conftest import make_user
 from tests.engine.conftest import model_dir
 from tests.reliability import invariants
@@ -104,8 +106,6 @@ def first_format(serializer, workflow, serializer_version: str) -> str:
 
 def store_in_older_format(db, instance_id: int, serializer_version: str | None = None) -> None:
     row, workflow = next((r, w) for r, w in invariants.stored_workflows(db) if r.id == instance_id)
-    from engine.spiff import StateSerializer
-
     serializer = StateSerializer()
     text = first_format(serializer, workflow, serializer_version or serializer.version)
     with db.write() as s:
@@ -145,23 +145,46 @@ def test_a_state_in_the_first_engine_format_loads_and_completes(db, clock, waiti
     assert invariants.check(db).problems == []
 
 
-OLD_LIBRARY_REASON = (
-    "engine/spiff.py StateSerializer.load_state cannot load a state written by an older SpiffWorkflow "
-    "serializer (1.3 or 1.4): it hands the library's migration an empty spec "
-    "({'typename': 'BpmnProcessSpec', 'task_specs': {}}), and every migration looks each task's spec up "
-    "there (KeyError: 'typename'). It also relies on MIGRATIONS[v] alone, but the library's from_version_1_3 "
-    "stops at 1.4 (and from_version_1_2 at 1.3), and its 1.4/1.5 updates of subprocesses refer to an "
-    "undefined name (sp). Fix: pass the serialized spec and subprocess specs of the definition, chain the "
-    "migrations until the current version, and migrate subprocess task records with their own specs")
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+OLDER_RELEASES = {"1.2.1": "1.0", "2.0.1": "1.2", "3.0.0": "1.3", "3.1.0": "1.4"}  # SpiffWorkflow release -> serializer version
 
 
-@pytest.mark.xfail(strict=True, reason=OLD_LIBRARY_REASON)
-@pytest.mark.parametrize("library_version", ["1.4", "1.3"])
-def test_a_state_from_an_older_spiffworkflow_serializer_loads_and_completes(db, clock, waiting_instance,
-                                                                           library_version):
-    # Between 1.3 and 1.5 the library changed multi-instance task states and event-based
-    # gateway specs only; this model has neither, so its task records are exactly what the
-    # older serializer wrote.
+def store_older_release_state(db, instance_id: int, release: str) -> dict:
+    """Put the state that SpiffWorkflow ``release`` wrote for the same point of the basic model
+    (see fixtures/make_old_states.py) in place of the instance's, as the engine of that time
+    stored it: the workflow without its spec, in the first envelope."""
+    with open(os.path.join(FIXTURES, f"spiff-{release}-basic-waiting.json"), encoding="utf-8") as fh:
+        written = json.load(fh)
+    workflow = {k: v for k, v in written.items() if k not in ("spec", "subprocess_specs", "serializer_version")}
+    envelope = {"format": 1, "serializer_version": written["serializer_version"], "workflow": workflow}
+    with db.write() as s:
+        s.execute(update(Instance).where(Instance.id == instance_id).values(state=json.dumps(envelope)))
+        s.execute(delete(TaskArchive).where(TaskArchive.instance_id == instance_id))
+    return written
+
+
+@pytest.mark.parametrize("release", sorted(OLDER_RELEASES))
+def test_a_state_written_by_an_older_spiffworkflow_loads_and_completes(db, clock, waiting_instance, release):
     instance_id, tech = waiting_instance
-    store_in_older_format(db, instance_id, library_version)
+    written = store_older_release_state(db, instance_id, release)
+    assert written["serializer_version"] == OLDER_RELEASES[release]
+    old_ids = set(written["tasks"])
     assert complete_after_reload(db, clock, instance_id, tech) == "completed"
+    with db.read() as s:
+        row = s.get(Instance, instance_id)
+        stored = json.loads(row.state)
+        archived = [json.loads(r.split(":", 1)[1]) for r in
+                    s.scalars(select(TaskArchive.record).where(TaskArchive.instance_id == instance_id))]
+    # written back in the current format, the older tasks' records carried over
+    assert stored["serializer_version"] == StateSerializer().version
+    records = {**stored["workflow"]["tasks"], **{r["id"]: r for r in archived}}
+    assert {records[i]["task_spec"] for i in old_ids & set(records)} >= {"first", "svc", "wait_urge"}
+    assert "Root" not in {r["task_spec"] for r in records.values()}
+    assert invariants.check(db).problems == []
+
+
+def test_a_state_of_an_unknown_serializer_version_is_refused_by_name():
+    serializer = StateSerializer()
+    envelope = {"format": 1, "serializer_version": "9.9", "workflow": {"tasks": {}}}
+    with pytest.raises(ValueError, match="9.9"):
+        serializer.load_state(json.dumps(envelope), None, {})
