@@ -209,10 +209,19 @@ def run(*, quick: bool = False, tiny: bool = False, only: list[str] | None = Non
     import signal
     import threading
 
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:  # a stopped run still stops its servers (restored afterwards)
+        before = signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
+    try:
+        return _run(quick, tiny, only, out_dir, echo)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _run(quick: bool, tiny: bool, only: list[str] | None, out_dir: str, echo: Callable[[str], None]) -> dict:
     from bench.common import machine
 
-    if threading.current_thread() is threading.main_thread():  # a stopped run still stops its servers
-        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     names = list(only) if only else list(FIGURES)
     unknown = [n for n in names if n not in RUNNERS]
     if unknown:
