@@ -48,6 +48,7 @@ _DTD = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED | TaskState.ERROR
 MOVABLE_STATUSES = ("running", "waiting", "suspended")
+MAX_PREDICTION_DEPTH = 500
 
 
 # -- results -------------------------------------------------------------------------------
@@ -492,9 +493,8 @@ class Modeling:
                 new_wf.script_engine = self.script_engine
                 before = runtime.snapshot(old_wf)
                 after = runtime.snapshot(new_wf)
-                with self.db.read() as r:
-                    versions = dict(r.execute(select(Definition.id, Definition.version)
-                                              .where(Definition.id.in_((from_id, to_id)))).all())
+                versions = {r.id: r.version for r in s.execute(select(Definition.id, Definition.version)
+                                                               .where(Definition.id.in_((from_id, to_id))))}
                 ctx = StepContext(s, head, new.meta, actor, now)
                 ctx.log("migrated", data={"from_definition_id": from_id, "to_definition_id": to_id,
                                           "from_version": versions.get(from_id), "to_version": versions.get(to_id),
@@ -763,26 +763,31 @@ def _repredict(workflow) -> None:
 
     soft = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
     for scope in (workflow, *workflow.subprocesses.values()):
-        queue = [t for t in scope.tasks.values() if t.state & LIVE]
-        seen: set = set()
+        # (task, specs on the predicted path so far, uncertain levels so far): a path stops where
+        # its spec repeats (a loop), and after as many uncertain levels as the library looks ahead
+        queue = [(t, frozenset(), 0) for t in scope.tasks.values() if t.state & LIVE]
+        done: set = set()
         while queue:
-            task = queue.pop()
-            if task.id in seen or task.id not in scope.tasks:
+            task, path, unsure = queue.pop()
+            if task.id in done or task.id not in scope.tasks:
                 continue
-            seen.add(task.id)
+            done.add(task.id)
             spec = task.task_spec
-            if isinstance(spec, LoopTask):  # its instances are not among its outputs
+            if isinstance(spec, LoopTask) or len(path) > MAX_PREDICTION_DEPTH:
                 continue
+            path = path | {spec}
             outputs = list(spec.outputs)
             for child in list(task.children):
                 if child.state & soft and not child.triggered and child.task_spec not in outputs:
                     scope._remove_task(child.id)
-            have = {child.task_spec for child in task.children}
-            state = TaskState.FUTURE if task.state & TaskState.DEFINITE_MASK else task.state
-            for output in outputs:
-                if output not in have:
-                    task._add_child(output, state)
-            queue.extend(child for child in task.children if child.state & soft)
+            if any(output not in {c.task_spec for c in task.children} for output in outputs):
+                spec._predict_hook(task)  # the spec's own rule: FUTURE after a definite task, MAYBE after a choice
+            for child in task.children:
+                if not child.state & soft or child.task_spec in path:
+                    continue
+                level = unsure + (0 if child.state & TaskState.FUTURE else 1)
+                if level <= getattr(child.task_spec, "lookahead", 2):
+                    queue.append((child, path, level))
 
 
 def _element_label(task) -> str:

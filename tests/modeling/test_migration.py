@@ -345,3 +345,32 @@ def test_boundary_timers_and_message_subscriptions_follow_the_instance(eng, db, 
     clock.advance(hours=4, seconds=1)
     eng.fire_due_jobs()
     assert open_task(eng, at_task, "escalate")
+
+
+def test_a_looping_real_process_migrates_in_the_middle_and_finishes(sqlite_db, clock):
+    """P3 (with loops, a call activity and boundary timers) moved to a version with a renamed
+    task while in the pre-visit subprocess; the prediction stops at loops and the order goes on."""
+    from tests.engine.test_p3_appliance_service import DISPATCH, INSTALL, PREVISIT_OK
+    from tests.workflows.scenario import Run, deployed_engine, make_staff
+
+    eng = deployed_engine(sqlite_db, clock)
+    staff = make_staff(sqlite_db)
+    analyst = make_user(sqlite_db, "fx", roles=ANALYST_ROLES)
+    run = Run.start(eng, staff, "appliance_service", INSTALL)
+    run.do("p3_dispatch", DISPATCH)
+    run.do("p3_accept", {"accept_channel": "sms"})
+    run.do("pv_check_info", PREVISIT_OK["pv_check_info"])
+    old = eng.get_instance(run.id, with_data=False).definition_id
+    text = eng.workspace_files()["appliance_service.bpmn"].replace('name="安装调试"', 'name="安装调试并试机"', 1)
+    assert 'name="安装调试并试机"' in text
+    eng.deploy_model({"appliance_service.bpmn": text}, analyst)
+    new = next(p for p in eng.process_catalog() if p.process_id == "appliance_service").latest_definition_id
+    assert eng.migration_plan(old, new).movable == (run.id,)
+    assert eng.migrate_instances(old, new, analyst).moved == (run.id,)
+    eng._cache.clear()
+    for element in ("pv_analyse", "pv_contact", "pv_prepare", "pv_en_route"):
+        run.do(element, PREVISIT_OK[element])
+    run.do("p3_survey", {"install_mode": "regular", "materials": []})
+    assert run.task("p3_install").name == "安装调试并试机"
+    run.do("p3_install", {"installed": True})
+    assert "p3_completion" in run.open()
