@@ -6,9 +6,16 @@ no string ``format`` tricks, no bare ``except`` or ``finally``), and run with a 
 Whatever can make a huge value in one C call goes through a size guard first: ``*``,
 ``**``, ``<<``, ``+`` and ``%`` on text, the padding/joining/replacing string methods,
 format widths, ``str()`` of a nested value, ``sum`` of lists, ``math.factorial`` and
-friends, Decimal exponents; ``range`` is bounded. A trace function stops a script that runs
-longer than its time limit or grows the process's peak memory too much, with an exception
-the script cannot catch; the data a script leaves behind is bounded too.
+friends, Decimal exponents; ``range`` is bounded. Whatever walks a whole nested value in
+one C call (comparisons and ``in``, ``sorted``/``min``/``max``/``sum``, ``set``/``dict``,
+``map``/``filter``/``zip``/``enumerate``/``reversed``, ``count``/``index``/``sort``/``remove``)
+first checks that the value, shared references counted each time, is not huge: a list of a
+hundred thousand references to one long list is small in memory but takes hours to compare.
+A trace function stops a script that runs longer than its time limit or grows the process's
+peak memory too much, with an exception the script cannot catch; while a script runs, the
+process's address space may grow by :data:`MAX_MEMORY_GROWTH` at most (``RLIMIT_AS``), so
+an allocation in one C call fails instead of exhausting the machine. The data a script
+leaves behind is bounded too.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import ast
 import decimal
 import math
+import os
 import re
 import resource
 import sys
@@ -36,8 +44,13 @@ MAX_WIDTH = 10_000  # a format width or precision
 MAX_DATA = 10_000_000  # weight (about the JSON size) of what a script leaves in its names
 MAX_DECIMAL_EXPONENT = 10_000
 MAX_MEMORY_GROWTH = 512 * 1024 * 1024  # bytes of peak memory one script run may add
+MAX_WALK = 2_000_000  # weight one comparison or builtin call may walk in C (the facade takes 2 MB of data)
+# compare or hash whole values in C: a list's own items, or the keys they are given
+WALKING_METHODS = frozenset({"count", "index", "sort", "remove", "get", "pop", "setdefault", "fromkeys", "add",
+                             "discard", "update", "union", "intersection", "difference", "symmetric_difference",
+                             "issubset", "issuperset", "isdisjoint"})
 SIZED_METHODS = frozenset({"join", "replace", "ljust", "rjust", "center", "zfill", "expandtabs", "translate",
-                           "to_bytes"})
+                           "to_bytes", "extend"}) | WALKING_METHODS
 
 FORBIDDEN_ATTRIBUTES = frozenset(
     {"format", "format_map", "mro", "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "ag_frame",
@@ -167,6 +180,20 @@ class _Checker(ast.NodeTransformer):
             return ast.copy_location(call, node)
         return node
 
+    def visit_Subscript(self, node):
+        # a key is hashed and compared whole, in C
+        self.generic_visit(node)
+        if not isinstance(node.slice, (ast.Constant, ast.Slice)):
+            node.slice = ast.copy_location(_helper("__pg_walk__", node.slice), node.slice)
+        return node
+
+    def visit_Compare(self, node):
+        # ==, <, in ... walk nested values in C: each operand is checked, evaluated once, in order
+        self.generic_visit(node)
+        node.left = ast.copy_location(_helper("__pg_walk__", node.left), node.left)
+        node.comparators = [ast.copy_location(_helper("__pg_walk__", c), c) for c in node.comparators]
+        return node
+
     def visit_AugAssign(self, node):
         self.generic_visit(node)
         if isinstance(node.op, ast.Add):  # stays in place (``list +=`` extends a shared list)
@@ -200,6 +227,8 @@ def _binop(op: str, left, right):
             if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int):
                 if _size(seq) * max(n, 0) > MAX_SEQUENCE * 10:
                     raise ValueError("序列乘法结果过大")
+                if isinstance(seq, (list, tuple)) and n > 1 and _weight(seq, MAX_WALK) * n > MAX_DATA:
+                    raise ValueError("序列乘法结果过大 (重复的元素本身很大)")
         result = left * right
     elif op == "Pow":
         if isinstance(left, int) and isinstance(right, int) and right > 0:
@@ -253,8 +282,12 @@ def _weight(value, budget: int) -> int:
     """
     total = 0
     stack = [value]
+    steps = 0
     while stack:
         item = stack.pop()
+        steps += 1
+        if steps & 0x3FF == 0:
+            _alive()  # a long walk still answers to the script's time limit
         if isinstance(item, (str, bytes, bytearray)):
             total += len(item)
         elif isinstance(item, (list, tuple, set, frozenset)):
@@ -266,6 +299,8 @@ def _weight(value, budget: int) -> int:
             if total <= budget:
                 stack.extend(item.keys())
                 stack.extend(item.values())
+        elif isinstance(item, range):
+            total += 2 + len(item)
         elif isinstance(item, bool) or item is None:
             total += 5
         elif isinstance(item, int):
@@ -277,6 +312,31 @@ def _weight(value, budget: int) -> int:
         if total > budget:
             return total
     return total
+
+
+_WALKED = (list, tuple, dict, set, frozenset, range)
+
+
+def _check_walk(value, what: str = "比较"):
+    """``value`` unless walking it whole (as a comparison, a sort or a set does in C, where no
+    time limit can stop it) would visit more than :data:`MAX_WALK` items."""
+    if isinstance(value, _WALKED) and _weight(value, MAX_WALK) > MAX_WALK:
+        raise ValueError(f"{what}的数据过大 (超过约 {MAX_WALK // 1_000_000} MB，共享的引用按次计)")
+    return value
+
+
+def _walking(fn, what: str, materialize: bool):
+    """``fn`` with its arguments checked by :func:`_check_walk` first; ``materialize``: an
+    iterator argument is turned into a list first, so its items are checked too."""
+    def call(*args, **kwargs):
+        if materialize:
+            args = tuple(a if isinstance(a, _WALKED) or not hasattr(a, "__iter__") or isinstance(a, (str, bytes))
+                         else list(a) for a in args)
+        _check_walk(list(args) + list(kwargs.values()), what)
+        return fn(*args, **kwargs)
+
+    call.__name__ = fn.__name__
+    return call
 
 
 def _check_text(value):
@@ -322,6 +382,12 @@ def _method(obj, name: str):
             size = rest[0] if rest else kwargs.get("length", 1)
             if isinstance(size, int):
                 _limit(size)
+        elif name == "extend" and rest and isinstance(target, list):
+            rest[0] = items = rest[0] if isinstance(rest[0], (list, tuple, str, bytes)) else list(rest[0])
+            _grow(target, items)
+        elif name in WALKING_METHODS:
+            own = [target] if isinstance(target, (list, tuple)) else []
+            _check_walk([*own, *rest, *kwargs.values()], f"{name}()")
         if isinstance(obj, type):
             return attr(target, *rest, **kwargs)
         return attr(*rest, **kwargs)
@@ -357,6 +423,26 @@ class _Str(str, metaclass=_Like):
         if args:
             _check_text(args[0])
         return str(*args, **kwargs)
+
+
+class _Set(set, metaclass=_Like):
+    """``set`` for scripts: the items (hashed and compared in C) are checked first."""
+
+    def __new__(cls, *args):
+        if args and not isinstance(args[0], _WALKED) and not isinstance(args[0], (str, bytes)):
+            args = (list(args[0]),)
+        _check_walk(list(args), "set")
+        return set(*args)
+
+
+class _Dict(dict, metaclass=_Like):
+    """``dict`` for scripts: the keys (hashed and compared in C) are checked first."""
+
+    def __new__(cls, *args, **kwargs):
+        if args and not isinstance(args[0], _WALKED) and not isinstance(args[0], (str, bytes)):
+            args = (list(args[0]),)
+        _check_walk(list(args), "dict")
+        return dict(*args, **kwargs)
 
 
 class _Decimal(Decimal, metaclass=_Like):
@@ -413,6 +499,12 @@ def _perm(n, k=None):
     return math.perm(n, k)
 
 
+def _lcm(*integers):
+    # the result can have as many bits as all arguments together, made in one C call
+    _int_bits(sum(abs(n).bit_length() for n in integers if isinstance(n, int)), "lcm")
+    return math.lcm(*integers)
+
+
 def _prod(iterable, /, *, start=1):
     result = start
     for item in iterable:
@@ -425,7 +517,7 @@ def _safe_math() -> types.ModuleType:
     for name in dir(math):
         if not name.startswith("_"):
             setattr(module, name, getattr(math, name))
-    module.factorial, module.comb, module.perm, module.prod = _factorial, _comb, _perm, _prod
+    module.factorial, module.comb, module.perm, module.prod, module.lcm = _factorial, _comb, _perm, _prod, _lcm
     return module
 
 
@@ -455,15 +547,18 @@ def add_duration(iso_datetime: str, iso_duration: str) -> str:
 SAFE_BUILTINS = {
     name: obj
     for name, obj in {
-        "abs": abs, "all": all, "any": any, "bool": bool, "dict": dict, "divmod": divmod,
-        "enumerate": enumerate, "filter": filter, "float": float, "int": int, "isinstance": isinstance,
-        "len": len, "list": list, "map": map, "max": max, "min": min, "reversed": reversed,
-        "round": round, "set": set, "sorted": sorted, "str": _Str, "sum": _sum, "tuple": tuple,
-        "zip": zip, "range": _bounded_range, "True": True, "False": False, "None": None,
+        "abs": abs, "all": all, "any": any, "bool": bool, "dict": _Dict, "divmod": divmod,
+        "enumerate": _walking(enumerate, "enumerate", False), "filter": _walking(filter, "filter", False),
+        "float": float, "int": int, "isinstance": isinstance, "len": len, "list": list,
+        "map": _walking(map, "map", False), "max": _walking(max, "max", True), "min": _walking(min, "min", True),
+        "reversed": _walking(reversed, "reversed", False), "round": round, "set": _Set,
+        "sorted": _walking(sorted, "sorted", True), "str": _Str, "sum": _walking(_sum, "sum", True),
+        "tuple": tuple, "zip": _walking(zip, "zip", False), "range": _bounded_range,
+        "True": True, "False": False, "None": None,
         "ValueError": ValueError, "KeyError": KeyError, "Exception": Exception, "TypeError": TypeError,
         # the guards the checker inserts (no script can name them: they start with "_")
         "__pg_binop__": _binop, "__pg_method__": _method, "__pg_text__": _check_text,
-        "__pg_grow__": _grow_in_place, "__pg_alive__": _alive,
+        "__pg_grow__": _grow_in_place, "__pg_alive__": _alive, "__pg_walk__": _check_walk,
     }.items()
 }
 
@@ -538,6 +633,8 @@ class _Deadline:
         return self._local
 
     def check(self) -> bool:
+        if self.why is None and sys.exc_info()[0] is MemoryError:  # caught by the script's except
+            self.why = "脚本占用内存过多"
         self.ticks += 1
         if self.why is None and self.ticks & 63 == 0:
             if time.monotonic() > self.until:
@@ -555,6 +652,56 @@ def _peak_memory() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
 
 
+def _address_space() -> int | None:
+    """The process's virtual memory size in bytes (None where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _AddressSpaceBound:
+    """While any script runs, the process's address space may grow by MAX_MEMORY_GROWTH at
+    most: ``RLIMIT_AS`` is lowered when the first script starts and put back when the last
+    one ends (threads share it). An allocation past it fails with MemoryError -- in the one C
+    call that makes a huge value, where no trace function can look -- and the script stops."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved: tuple[int, int] | None = None
+
+    def __enter__(self):
+        with self.lock:
+            if self.users == 0:
+                self.saved = None
+                size = _address_space()
+                if size is not None:
+                    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+                    limit = size + MAX_MEMORY_GROWTH
+                    if hard != resource.RLIM_INFINITY:
+                        limit = min(limit, hard)
+                    if soft == resource.RLIM_INFINITY or limit < soft:
+                        try:
+                            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+                            self.saved = (soft, hard)
+                        except (ValueError, OSError):
+                            pass
+            self.users += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.saved is not None:
+                resource.setrlimit(resource.RLIMIT_AS, self.saved)
+                self.saved = None
+
+
+_MEMORY_BOUND = _AddressSpaceBound()
+
+
 def run(code, namespace: dict, limit: float) -> object:
     """Evaluate or execute checked ``code`` in ``namespace`` with a time limit.
 
@@ -569,9 +716,12 @@ def run(code, namespace: dict, limit: float) -> object:
     outer = decimal.getcontext()
     decimal.setcontext(_decimal_context())
     try:
-        result = eval(compiled.code, namespace)  # noqa: S307 - compiled by compile_checked
+        with _MEMORY_BOUND:
+            result = eval(compiled.code, namespace)  # noqa: S307 - compiled by compile_checked
     except _Expired:
         raise ScriptTimeout(deadline.why or "脚本运行超时") from None
+    except MemoryError:
+        raise ScriptTimeout("脚本占用内存过多") from None
     finally:
         sys.settrace(previous)
         _THREAD.deadline = outer_deadline

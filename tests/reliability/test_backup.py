@@ -128,22 +128,26 @@ def assert_serves(target: Database, orders: dict[str, int]) -> None:
 
 
 def test_backup_and_restore_round_trip_on_sqlite_and_the_restored_database_serves(sqlite_db, sqlite_target,
-                                                                                 tmp_path):
+                                                                                 tmp_path, figures):
     orders = populate(sqlite_db)
     assert_round_trip(sqlite_db, sqlite_target, str(tmp_path / "paigong.zip"))
+    figures.add("backup", "round trips (SQLite, PostgreSQL, SQLite to PostgreSQL)")
     assert_serves(sqlite_target, orders)
 
 
 def test_backup_and_restore_round_trip_on_postgresql_and_the_restored_database_serves(pg_db, pg_target,
-                                                                                     tmp_path):
+                                                                                     tmp_path, figures):
     orders = populate(pg_db)
     assert_round_trip(pg_db, pg_target, str(tmp_path / "paigong.zip"))
+    figures.add("backup", "round trips (SQLite, PostgreSQL, SQLite to PostgreSQL)")
     assert_serves(pg_target, orders)
 
 
-def test_a_sqlite_backup_restores_into_postgresql_with_equal_checksums(sqlite_db, pg_target, tmp_path):
+def test_a_sqlite_backup_restores_into_postgresql_with_equal_checksums(sqlite_db, pg_target, tmp_path, figures):
     orders = populate(sqlite_db)
     written = assert_round_trip(sqlite_db, pg_target, str(tmp_path / "grown-up.zip"))
+    figures.add("backup", "round trips (SQLite, PostgreSQL, SQLite to PostgreSQL)")
+    figures.add("backup", "rows restored into PostgreSQL from SQLite", written.rows)
     assert backup.read_manifest(str(tmp_path / "grown-up.zip"))["source"] == "sqlite"
     assert written.by_table()["process_instance"][0] == len(orders) + 2  # plus the demo orders
     assert_serves(pg_target, orders)

@@ -119,7 +119,9 @@ def acceptable(data) -> bool:
 
 @EXAMPLES
 @given(data=submissions | st.one_of(json_values.filter(lambda v: not isinstance(v, dict))))
-def test_a_random_submission_is_refused_with_field_errors_and_nothing_changes_or_accepted_when_valid(desk, data):
+def test_a_random_submission_is_refused_with_field_errors_and_nothing_changes_or_accepted_when_valid(desk, data,
+                                                                                                  figures):
+    figures.add("bad input", "form submissions tried")
     task_id = desk.task()
     before = desk.state(task_id)
     try:
@@ -128,6 +130,7 @@ def test_a_random_submission_is_refused_with_field_errors_and_nothing_changes_or
         assert not acceptable(data), f"valid data refused: {err.fields}"
         assert err.fields and all(isinstance(k, str) and isinstance(v, str) and v for k, v in err.fields.items())
         assert desk.state(task_id) == before
+        figures.add("bad input", "refused with field errors, nothing changed")
         event("refused")
         return
     event("accepted")
@@ -141,7 +144,8 @@ def test_a_random_submission_is_refused_with_field_errors_and_nothing_changes_or
 
 @EXAMPLES
 @given(note=st.text(max_size=40) | st.sampled_from([t[:40] for t in HOSTILE_TEXT]))
-def test_text_with_markup_is_stored_verbatim_in_the_audit_log_and_the_task_data(desk, note):
+def test_text_with_markup_is_stored_verbatim_in_the_audit_log_and_the_task_data(desk, note, figures):
+    figures.add("bad input", "texts with markup tried")
     task_id = desk.task()
     result = desk.eng.complete(task_id, {"ok": True, "note": note}, actor=desk.tech)
     desk.task_id = None
@@ -153,7 +157,8 @@ def test_text_with_markup_is_stored_verbatim_in_the_audit_log_and_the_task_data(
 
 @EXAMPLES
 @given(data=json_values)
-def test_random_start_data_and_message_payloads_are_accepted_or_refused_never_a_crash(desk, data):
+def test_random_start_data_and_message_payloads_are_accepted_or_refused_never_a_crash(desk, data, figures):
+    figures.add("bad input", "start data and message payloads tried")
     desk.orders += 1
     key = f"WO-S{desk.orders}"
     body = data if isinstance(data, dict) else {"value": data}

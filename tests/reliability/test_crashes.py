@@ -94,7 +94,7 @@ def progress(db) -> tuple[int, int, int]:
 
 
 @pytest.mark.slow
-def test_killed_workers_and_web_processes_lose_nothing_and_repeat_nothing(pg_db, pg_url, tmp_path):
+def test_killed_workers_and_web_processes_lose_nothing_and_repeat_nothing(pg_db, pg_url, tmp_path, figures):
     eng = Engine(pg_db)
     eng.deploy_directory(reliability_model("crash"))
     with pg_db.write() as s:
@@ -155,3 +155,9 @@ def test_killed_workers_and_web_processes_lose_nothing_and_repeat_nothing(pg_db,
           f"notifications) in {elapsed:.0f} s; {chaos.killed} SIGKILLs by the test, {chaos.died} self-inflicted "
           f"mid-step or after a send, {chaos.starts} process starts; {repeats} notifications sent twice at the "
           f"transport and dropped by the receiver; lost: 0")
+    figures.set("crashes", "timer firings / completions / starts", f"{TIMERS} / {COMPLETIONS} / {total}")
+    figures.add("crashes", "SIGKILLs by the test", chaos.killed)
+    figures.add("crashes", "self-inflicted kills mid-step or after a send", chaos.died)
+    figures.set("crashes", "notifications sent twice at the transport (dropped by id)", repeats)
+    figures.set("crashes", "lost (orders, timers, completions, notifications)",
+                total - len(orders) + len(set(outbox) - set(received)))

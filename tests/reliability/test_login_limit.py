@@ -70,7 +70,7 @@ def in_other_process(url: str, tmp_path, attempts: list[tuple[str, str, str]]) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_failures_through_one_web_process_count_on_the_other(pg_db, tmp_path):
+def test_failures_through_one_web_process_count_on_the_other(pg_db, tmp_path, figures):
     add_staff(pg_db, "kefu", "diaodu")
     first = web_app(pg_db.url, tmp_path, "a")
     second = web_app(pg_db.url, tmp_path, "b")
@@ -93,6 +93,7 @@ def test_failures_through_one_web_process_count_on_the_other(pg_db, tmp_path):
         with pg_db.read() as s:
             rows = s.scalars(select(LoginFailure).order_by(LoginFailure.id)).all()
         assert [(r.username, r.address) for r in rows] == [("kefu", "10.0.0.1")] * 5  # refusals are not counted
+        figures.set("permissions", "log-in lock shared by processes", "2 apps + 1 separate process")
     finally:
         first.extensions["paigong"].db.dispose()
         second.extensions["paigong"].db.dispose()

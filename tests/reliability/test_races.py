@@ -79,7 +79,7 @@ def _complete_once(url, task_id, username, barrier, out_dir, index):
 
 
 def test_thirty_two_processes_completing_one_task_give_one_success_and_31_conflicts(race_engine, pg_db, pg_url,
-                                                                                  tmp_path):
+                                                                                  tmp_path, figures):
     started = race_engine.start("race", {"work_order_no": "WO-32", "limit": ROUNDS})
     task_id = started.open_tasks[0].id
     users = ["tech0", "tech1", "tech2", "tech3"]
@@ -92,6 +92,8 @@ def test_thirty_two_processes_completing_one_task_give_one_success_and_31_confli
         p.join(timeout=120)
     outcomes = Counter((tmp_path / f"{i}.txt").read_text() for i in range(RACERS))
     assert outcomes == {"ok": 1, "conflict": RACERS - 1}, outcomes
+    figures.set("races", "processes completing one task: successes / conflicts",
+                f"{outcomes['ok']} / {outcomes['conflict']}")
     with pg_db.read() as s:
         row = s.get(Instance, started.instance_id)
         task = s.get(HumanTask, task_id)
@@ -219,7 +221,8 @@ def _drive_to_the_end(eng: Engine, db: Database, instance_id: int, actors) -> st
 
 
 @pytest.mark.slow
-def test_thousands_of_random_concurrent_operations_keep_every_invariant(race_engine, pg_db, pg_url, tmp_path):
+def test_thousands_of_random_concurrent_operations_keep_every_invariant(race_engine, pg_db, pg_url, tmp_path,
+                                                                         figures):
     clock = race_engine.clock
     started = CTX.Value("i", 0)
     barrier = CTX.Barrier(PROCESSES)
@@ -278,3 +281,6 @@ def test_thousands_of_random_concurrent_operations_keep_every_invariant(race_eng
           f"in {elapsed:.1f} s; {report.steps} committed steps, {report.completed_tasks} completions, "
           f"{report.timer_firings} timer firings, statuses {dict(report.statuses)}")
     print("outcomes:", dict(sorted(outcomes.items())))
+    figures.add("races", "random concurrent operations", len(log))
+    figures.set("races", "processes / instances", f"{PROCESSES} / {report.instances}")
+    figures.set("races", "invariant problems (lost or doubled updates)", len(report.problems))

@@ -107,7 +107,8 @@ def _script_environment(limit: float = 1.0) -> ScriptEnvironment:
 
 
 @pytest.mark.parametrize("source", list(ESCAPES.values()), ids=list(ESCAPES))
-def test_a_sandbox_escape_is_refused_when_checked_or_fails_when_run(source):
+def test_a_sandbox_escape_is_refused_when_checked_or_fails_when_run(source, figures):
+    figures.add("scripts", "escape tricks refused")
     try:
         scripting.check(source, "exec")
     except scripting.ScriptError:
@@ -135,6 +136,10 @@ def test_the_names_a_script_sees_are_data_helpers_and_safe_builtins_only():
 # -- time and size ------------------------------------------------------------------------
 
 # Each must end within a few seconds with an error, in a process limited to 2 GB.
+# ten thousand references to one list of a million zeros, built by a loop (the same by
+# ``*`` is refused at once): 80 MB in memory, ten billion items to walk
+SHARED_ROWS = "row = [0] * 1000000\nx = []\nfor i in range(10000):\n    x.append(row)\n"
+
 BOMBS = {
     "endless-loop": "n = 0\nwhile True:\n    n = n + 1",
     "endless-pass": "while True:\n    pass",
@@ -182,6 +187,27 @@ BOMBS = {
     "range-loop": "x = [list(range(100000)) for i in range(100000)]",
     "data-left-behind": "s = 'x' * 1000000\ny = [s] * 1000",
     "data-grown-in-place": "s = 'x' * 1000000\nparts = []\nfor i in range(1000):\n    parts.append(s)",
+    # one C call walking a value made of shared references (small in memory, huge to walk)
+    "shared-rows-by-times": "x = [[0] * 100000] * 100000",
+    "shared-rows-max": SHARED_ROWS + "y = max(x)",
+    "shared-rows-sorted": SHARED_ROWS + "y = sorted(x)",
+    "shared-rows-sorted-generator": SHARED_ROWS + "y = sorted(r for r in x)",
+    "shared-rows-min-key": SHARED_ROWS + "y = min(x, key=sum)",
+    "shared-rows-equal": SHARED_ROWS + "y = list(x)\nz = x == y",
+    "shared-rows-in": SHARED_ROWS + "z = [0] * 999999 + [1] in x",
+    "shared-rows-count": SHARED_ROWS + "z = x.count([1])",
+    "shared-rows-set-of-tuples": SHARED_ROWS + "z = set(map(tuple, x))",
+    "shared-rows-copied-by-map": SHARED_ROWS + "z = list(map(list, x))",
+    "shared-rows-enumerated": SHARED_ROWS + "z = list(enumerate(x))",
+    "zip-of-ranges": "x = list(zip(*[range(100000)] * 100000))",
+    "hashed-key": "t = tuple([0] * 1000)\nk = []\nfor i in range(10000):\n    k.append(t)\nd = {}\nd[tuple(k)] = 1",
+    "hashed-key-by-get": "t = tuple([0] * 1000)\nk = []\nfor i in range(10000):\n    k.append(t)\nx = {}.get(tuple(k))",
+    "fromkeys": "t = tuple([0] * 100000)\nx = dict.fromkeys([t] * 100000)",
+    "lcm": "x = math.lcm(*range(1, 100000))",
+    "extend-doubling": "x = [0] * 1000000\ny = []\ny.extend(x)\ny.extend(y)\ny.extend(y)",
+    "generator-sum": "x = sum(i * j for i in range(100000) for j in range(100000))",
+    "float-power": "x = 10.0 ** 10**6",
+    "int-from-long-text": "x = int('9' * 1000000)",
 }
 
 RUN_BOMBS = r"""
@@ -204,7 +230,7 @@ print(json.dumps(out))
 """
 
 
-def test_no_script_runs_past_its_time_or_makes_a_huge_value():
+def test_no_script_runs_past_its_time_or_makes_a_huge_value(figures):
     done = subprocess.run([sys.executable, "-c", RUN_BOMBS, ROOT, json.dumps(BOMBS)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -214,6 +240,45 @@ def test_no_script_runs_past_its_time_or_makes_a_huge_value():
     assert survived == {} and slow == {}, (survived, slow)
     assert all(r[0].startswith(("ScriptTimeout", "ValueError", "RecursionError", "Overflow", "ScriptError"))
                for r in results.values()), results
+    figures.add("scripts", "runaway scripts stopped (2 GB process)", len(results))
+    figures.set("scripts", "slowest stop, s", max(r[1] for r in results.values()))
+
+
+RUN_UNDER_MEMORY_BOUND = r"""
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+from engine import scripting
+from engine.clock import FakeClock
+from engine.spiff import ScriptEnvironment
+scripting.MAX_MEMORY_GROWTH = 4 * 1024 * 1024  # less than the 8 MB of a million-item list
+before = resource.getrlimit(resource.RLIMIT_AS)
+out = {}
+for name, source in json.loads(sys.argv[2]).items():
+    try:
+        ScriptEnvironment(FakeClock().now, 5.0).execute(source, {})
+        out[name] = "ran"
+    except BaseException as exc:
+        out[name] = type(exc).__name__ + ": " + str(exc)
+    out[name + " limit restored"] = resource.getrlimit(resource.RLIMIT_AS) == before
+big = [0] * 10_000_000  # 80 MB: the process itself is not bound once the scripts ended
+print(json.dumps(out))
+"""
+
+
+def test_one_c_call_that_allocates_past_the_bound_stops_the_script_and_the_bound_is_lifted_after():
+    scripts = {
+        "one-allocation": "x = [0] * 1000000",
+        "caught-by-the-script": "try:\n    x = [0] * 1000000\nexcept Exception:\n    x = 'caught'\ny = 1",
+        "small": "x = [0] * 1000",
+    }
+    done = subprocess.run([sys.executable, "-c", RUN_UNDER_MEMORY_BOUND, ROOT, json.dumps(scripts)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["one-allocation"] == "ScriptTimeout: 脚本占用内存过多"
+    assert out["caught-by-the-script"] == "ScriptTimeout: 脚本占用内存过多"
+    assert out["small"] == "ran"
+    assert all(v is True for k, v in out.items() if k.endswith("limit restored")), out
 
 
 def test_ordinary_scripts_keep_working():
@@ -260,7 +325,10 @@ def _basic_with_second(script: str) -> dict[str, bytes]:
     "x = 10**10**10",
     "x = 'a'.ljust(10**9)",
     "x = math.factorial(10**7)",
-], ids=["endless-loop", "loop-catching-timeout", "sequence-bomb", "power-tower", "padding-bomb", "factorial"])
+    "row = [0] * 1000000\nx = []\nfor i in range(10000):\n    x.append(row)\ny = sorted(x)",
+    "row = [0] * 1000000\nx = []\nfor i in range(10000):\n    x.append(row)\ny = list(map(list, x))",
+], ids=["endless-loop", "loop-catching-timeout", "sequence-bomb", "power-tower", "padding-bomb", "factorial",
+        "shared-rows-sorted", "shared-rows-copied"])
 def test_a_runaway_script_becomes_an_incident_quickly_and_the_instance_can_be_retried(db, clock, script):
     eng = Engine(db, clock=clock, script_time_limit=0.3)
     eng.deploy(_basic_with_second(script))

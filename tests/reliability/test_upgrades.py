@@ -164,7 +164,8 @@ def store_older_release_state(db, instance_id: int, release: str) -> dict:
 
 
 @pytest.mark.parametrize("release", sorted(OLDER_RELEASES))
-def test_a_state_written_by_an_older_spiffworkflow_loads_and_completes(db, clock, waiting_instance, release):
+def test_a_state_written_by_an_older_spiffworkflow_loads_and_completes(db, clock, waiting_instance, release,
+                                                                        figures):
     instance_id, tech = waiting_instance
     written = store_older_release_state(db, instance_id, release)
     assert written["serializer_version"] == OLDER_RELEASES[release]
@@ -181,6 +182,7 @@ def test_a_state_written_by_an_older_spiffworkflow_loads_and_completes(db, clock
     assert {records[i]["task_spec"] for i in old_ids & set(records)} >= {"first", "svc", "wait_urge"}
     assert "Root" not in {r["task_spec"] for r in records.values()}
     assert invariants.check(db).problems == []
+    figures.add("upgrades", "states of older SpiffWorkflow releases loaded and completed")
 
 
 def test_a_state_of_an_unknown_serializer_version_is_refused_by_name():
