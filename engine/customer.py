@@ -87,7 +87,8 @@ class CustomerSide:
 
     def customer_request(self, name: str, *, work_order_no: str | None = None, instance_id: int | None = None,
                          payload: dict[str, Any] | None = None, actor: Actor = SYSTEM) -> RequestResult:
-        """Deliver ``name`` (``urge``, ``reschedule``) to the order's process, or record it and alert the dispatcher.
+        """Deliver ``name`` (``urge``, ``reschedule``) to the order's process when it waits for it; record it and
+        alert the dispatchers when it does not, and for an urge always.
 
         :raises NotFound: no such order
         :raises Conflict: the order has ended
@@ -109,7 +110,10 @@ class CustomerSide:
                 MessageSubscription.instance_id == row.id, MessageSubscription.message_name == name)) > 0
         if waiting:
             self.send_message(name, row.business_key, payload, actor=actor)
-            return RequestResult(row.id, row.business_key, True)
+            if name != "urge":
+                return RequestResult(row.id, row.business_key, True)
+        # an urge is always recorded and told to the dispatchers, whether or not the process
+        # handles it too (P1 asks the technician to call back within the hour)
         kind, topic = RECORDED_REQUESTS[name]
         now = self.clock.now()
         summary = row.summary or {}
@@ -121,7 +125,7 @@ class CustomerSide:
                          created_at=now, payload={**{k: summary.get(k) for k in (
                              "work_order_no", "customer_name", "customer_phone", "technician")},
                              "steps": open_steps, "by": actor.username, **payload}))
-        return RequestResult(row.id, row.business_key, False)
+        return RequestResult(row.id, row.business_key, waiting)
 
     def submit_evaluation(self, instance_id: int, *, stars: int, comment: str = "",
                           actor: Actor = SYSTEM) -> dict[str, Any]:

@@ -168,14 +168,17 @@ def test_tasks_are_listed_claimed_and_completed_through_the_api(client, engine, 
     assert again.status_code == 409
 
 
-def test_an_urge_the_process_does_not_catch_yet_is_recorded_and_alerts_the_dispatcher(client, engine, token):
+def test_an_urge_starts_the_orders_urge_handling_and_alerts_the_dispatcher(client, engine, token):
     opened = open_order(client, token("kefu"))
     response = client.post("/api/v1/messages", json={"name": "urge", "work_order_no": opened["work_order_no"],
                                                      "payload": {"note": "等了两天了"}}, headers=token("kefu"))
     assert response.status_code == 202
-    assert response.get_json()["delivered"] is False
+    assert response.get_json()["delivered"] is True
     history = client.get(f"/api/v1/instances/{opened['instance_id']}/history", headers=token("kefu")).get_json()
     assert any(e["kind"] == "urged" and e["data"]["note"] == "等了两天了" for e in history["items"])
+    assert any(e["kind"] == "message_received" for e in history["items"])
+    open_steps = [t.element_id for t in engine.get_instance(opened["instance_id"], with_data=False).open_tasks]
+    assert "urge_callback" in open_steps and "dispatch" in open_steps
     with engine.db.read() as s:
         assert [o.topic for o in s.query(Outbox).filter(Outbox.topic == "urge")] == ["urge"]
 

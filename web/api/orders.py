@@ -139,7 +139,7 @@ def instance_json(inst, *, with_data: bool = True) -> dict:
 
 @bp.post("/messages")
 @operation("向工单的流程发送 BPMN 消息（按消息名与工单号关联）", tag="messages", body=ref("MessageSend"),
-           description="urge（催单）与 reschedule（改约）在流程尚未等待该消息时记入审计日志并通知调度（delivered=false）。",
+           description="urge（催单）与 reschedule（改约）：流程在等待该消息时交给流程（delivered=true）；流程未等待时记入审计日志并通知调度（delivered=false）。催单总是记入审计日志并通知调度。",
            responses={202: ("已送达或已记录", ref("MessageResult"))})
 def send_message():
     a = actor()
