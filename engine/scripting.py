@@ -21,6 +21,7 @@ leaves behind is bounded too.
 from __future__ import annotations
 
 import ast
+import contextlib
 import decimal
 import math
 import os
@@ -317,10 +318,23 @@ def _weight(value, budget: int) -> int:
 _WALKED = (list, tuple, dict, set, frozenset, range)
 
 
+_SCALARS = frozenset({int, float, str, bool, type(None), Decimal})
+
+
+def _small(value) -> bool:
+    """A few plain values (the common case, told in C calls): walking it costs nothing worth
+    counting (at most 64 texts of the longest allowed length)."""
+    if len(value) > 64:
+        return False
+    if isinstance(value, dict):
+        return _SCALARS.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values()))
+    return _SCALARS.issuperset(map(type, value))
+
+
 def _check_walk(value, what: str = "比较"):
     """``value`` unless walking it whole (as a comparison, a sort or a set does in C, where no
     time limit can stop it) would visit more than :data:`MAX_WALK` items."""
-    if isinstance(value, _WALKED) and _weight(value, MAX_WALK) > MAX_WALK:
+    if isinstance(value, _WALKED) and not _small(value) and _weight(value, MAX_WALK) > MAX_WALK:
         raise ValueError(f"{what}的数据过大 (超过约 {MAX_WALK // 1_000_000} MB，共享的引用按次计)")
     return value
 
@@ -671,12 +685,17 @@ class _AddressSpaceBound:
         self.lock = threading.Lock()
         self.users = 0
         self.saved: tuple[int, int] | None = None
+        self.size: int | None = None
+        self.measured = float("-inf")
 
     def __enter__(self):
         with self.lock:
             if self.users == 0:
                 self.saved = None
-                size = _address_space()
+                now = time.monotonic()
+                if now - self.measured > 1.0:  # reading /proc costs more than the script; sizes drift slowly
+                    self.size, self.measured = _address_space(), now
+                size = self.size
                 if size is not None:
                     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
                     limit = size + MAX_MEMORY_GROWTH
@@ -715,8 +734,9 @@ def run(code, namespace: dict, limit: float) -> object:
     sys.settrace(deadline)
     outer = decimal.getcontext()
     decimal.setcontext(_decimal_context())
+    bound = _MEMORY_BOUND if compiled.mode == "exec" else contextlib.nullcontext()
     try:
-        with _MEMORY_BOUND:
+        with bound:  # script tasks; an expression's one C call is bounded by the guards alone
             result = eval(compiled.code, namespace)  # noqa: S307 - compiled by compile_checked
     except _Expired:
         raise ScriptTimeout(deadline.why or "脚本运行超时") from None
