@@ -273,6 +273,19 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
             if hasattr(head, key):
                 setattr(head, key, value)
 
+    def _task_lookup(self, task_id: str) -> tuple[Callable, dict[str, Any]]:
+        """``find`` for :meth:`_step`: reads the task's head (kept in ``seen["task"]``) and names its instance."""
+        seen: dict[str, Any] = {}
+
+        def find(s) -> int:
+            ht = self.fast.one(s, fastsql.TASK_HEAD, (task_id,))
+            if ht is None:
+                raise NotFound("任务不存在")
+            seen["task"] = _TaskHead(*ht)
+            return ht[1]
+
+        return find, seen
+
     def _step(self, instance_id: int | None, actor: Actor, action: Callable, *,
               allowed: tuple[str, ...] = ACTIVE, find: Callable | None = None,
               now: datetime | None = None, advance: bool = True) -> StepResult:
@@ -547,14 +560,7 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
         """
         data = _check_data(data or {})
 
-        seen: dict[str, Any] = {}
-
-        def find(s: Session) -> int:
-            ht = self.fast.one(s, fastsql.TASK_HEAD, (task_id,))
-            if ht is None:
-                raise NotFound("任务不存在")
-            seen["task"] = _TaskHead(*ht)
-            return ht[1]
+        find, seen = self._task_lookup(task_id)
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
             ht = seen["task"]
@@ -626,14 +632,7 @@ class Engine(Queries, People, WebQueries, ReferenceAdmin, Channels, AdminQueries
         reason = (reason or "").strip()
         if not reason:
             raise InvalidInput("请填写改派原因", {"reason": "必填"})
-        seen: dict[str, Any] = {}
-
-        def find(s) -> int:
-            ht = self.fast.one(s, fastsql.TASK_HEAD, (task_id,))
-            if ht is None:
-                raise NotFound("任务不存在")
-            seen["task"] = _TaskHead(*ht)
-            return ht[1]
+        find, seen = self._task_lookup(task_id)
 
         def act(workflow, ctx: StepContext, loaded: _Loaded) -> None:
             ht = seen["task"]
